@@ -1,0 +1,175 @@
+"""Create the marketing tables, or adopt a marketing_tasks table made by hand.
+
+An earlier fix-up advice was to create marketing_tasks by running its SQL by
+hand. Such a file has the table in an older shape and no history row; this
+migration keeps its rows, adds the missing columns and normalizes the values
+that the current protocol constrains.
+"""
+
+import logging
+
+import peewee as pw
+from playhouse.sqlite_ext import AutoIncrementField
+
+logger = logging.getLogger("sidecar.migrations")
+
+# Columns that a hand-made marketing_tasks may lack, with the definition used
+# to add them to existing rows.
+TASK_COLUMNS_FOR_ADOPTION = {
+    "status": "TEXT NOT NULL DEFAULT 'draft'",
+    "audience": "TEXT NOT NULL DEFAULT '{\"source\": \"recent\"}'",
+    "estimated_audience": "INTEGER",
+    "target_count": "INTEGER NOT NULL DEFAULT 0",
+    "stats_total_contacts": "INTEGER NOT NULL DEFAULT 0",
+    "message_template": "TEXT",
+    "scheduled_at": "TEXT",
+    "client_request_id": "TEXT",
+    "request_fingerprint": "TEXT",
+    "created_at": "TEXT NOT NULL DEFAULT ''",
+    "updated_at": "TEXT NOT NULL DEFAULT ''",
+}
+
+
+def define_models(database):
+    class Base(pw.Model):
+        class Meta:
+            legacy_table_names = False
+
+    class Contact(Base):
+        id = pw.AutoField()
+        external_id = pw.TextField(unique=True)
+        display_name = pw.TextField(default="")
+        intent_score = pw.IntegerField(default=0)
+        last_contacted_at = pw.TextField(null=True)
+        created_at = pw.TextField()
+        updated_at = pw.TextField()
+
+        class Meta:
+            table_name = "marketing_contacts"
+            indexes = (
+                (("last_contacted_at", "intent_score"), False),
+                (("intent_score",), False),
+            )
+
+    class ContactTag(Base):
+        contact = pw.ForeignKeyField(Contact, on_delete="CASCADE", column_name="contact_id")
+        tag = pw.TextField()
+
+        class Meta:
+            table_name = "marketing_contact_tags"
+            primary_key = pw.CompositeKey("contact", "tag")
+            without_rowid = True
+            indexes = ((("tag", "contact"), False),)
+
+    class ContactGroup(Base):
+        contact = pw.ForeignKeyField(Contact, on_delete="CASCADE", column_name="contact_id")
+        group_name = pw.TextField()
+
+        class Meta:
+            table_name = "marketing_contact_groups"
+            primary_key = pw.CompositeKey("contact", "group_name")
+            without_rowid = True
+            indexes = ((("group_name", "contact"), False),)
+
+    class Task(Base):
+        # AUTOINCREMENT: an id is never handed out twice, even after deletes.
+        id = AutoIncrementField()
+        name = pw.TextField()
+        status = pw.TextField()
+        audience = pw.TextField()
+        estimated_audience = pw.IntegerField(null=True)
+        target_count = pw.IntegerField(default=0)
+        stats_total_contacts = pw.IntegerField(default=0)
+        message_template = pw.TextField(null=True)
+        scheduled_at = pw.TextField(null=True)
+        client_request_id = pw.TextField(null=True, unique=True)
+        request_fingerprint = pw.TextField(null=True)
+        created_at = pw.TextField()
+        updated_at = pw.TextField()
+
+        class Meta:
+            table_name = "marketing_tasks"
+            indexes = ((("status", "id"), False),)
+
+    class TaskTarget(Base):
+        task = pw.ForeignKeyField(Task, on_delete="CASCADE", column_name="task_id")
+        contact = pw.ForeignKeyField(Contact, column_name="contact_id")
+
+        class Meta:
+            table_name = "marketing_task_targets"
+            primary_key = pw.CompositeKey("task", "contact")
+            without_rowid = True
+
+    class Event(Base):
+        seq = AutoIncrementField()
+        type = pw.TextField()
+        task_id = pw.IntegerField(null=True)
+        payload = pw.TextField()
+        created_at = pw.TextField()
+
+        class Meta:
+            table_name = "marketing_events"
+
+    return [Contact, ContactTag, ContactGroup, Task, TaskTarget, Event]
+
+
+def adopt_hand_made_tasks_table(database):
+    existing = {column.name for column in database.get_columns("marketing_tasks")}
+    added = [name for name in TASK_COLUMNS_FOR_ADOPTION if name not in existing]
+    for name in added:
+        database.execute_sql(
+            f'ALTER TABLE "marketing_tasks" ADD COLUMN "{name}" {TASK_COLUMNS_FOR_ADOPTION[name]}'
+        )
+
+    # Hand-written SQL often stored CURRENT_TIMESTAMP text ("2026-12-01 10:00:00");
+    # the protocol's times are ISO 8601 UTC with a Z.
+    database.execute_sql(
+        "UPDATE marketing_tasks SET created_at = "
+        "COALESCE(strftime('%Y-%m-%dT%H:%M:%fZ', NULLIF(created_at, '')), "
+        "strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
+    )
+    database.execute_sql(
+        "UPDATE marketing_tasks SET updated_at = created_at WHERE updated_at = '' OR updated_at IS NULL"
+    )
+    unknown_status = database.execute_sql(
+        "UPDATE marketing_tasks SET status = 'draft' WHERE status IS NULL OR status NOT IN ('draft', 'scheduled')"
+    ).rowcount
+    database.execute_sql(
+        "UPDATE marketing_tasks SET stats_total_contacts = target_count "
+        "WHERE stats_total_contacts IS NULL"
+    )
+    row_count = database.execute_sql("SELECT COUNT(*) FROM marketing_tasks").fetchone()[0]
+    logger.warning(
+        "adopted hand-made marketing_tasks table",
+        extra={
+            "event": "migration.adopted_table",
+            "table": "marketing_tasks",
+            "rows": row_count,
+            "columnsAdded": added,
+            "statusesSetToDraft": unknown_status,
+        },
+    )
+
+
+def migrate(migrator, database, fake=False, **kwargs):
+    hand_made_tasks = not fake and database.table_exists("marketing_tasks")
+    if hand_made_tasks:
+        migrator.run(adopt_hand_made_tasks_table, database)
+
+    # create_table is IF NOT EXISTS, so an adopted table is left as it is,
+    # while its indexes (the unique client_request_id one included) and the
+    # other tables are created.
+    for model in define_models(database):
+        migrator.create_model(model)
+
+
+def rollback(migrator, database, fake=False, **kwargs):
+    for table in (
+        "marketing_events",
+        "marketing_task_targets",
+        "marketing_tasks",
+        "marketing_contact_groups",
+        "marketing_contact_tags",
+        "marketing_contacts",
+    ):
+        migrator.remove_model(table)

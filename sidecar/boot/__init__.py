@@ -1,0 +1,1 @@
+"""Boot: resolve the database path, migrate the file, decide ready or degraded."""

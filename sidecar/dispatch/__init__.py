@@ -1,0 +1,1 @@
+"""Dispatch: a message body in, a response value and notifications out; no I/O."""

@@ -1,0 +1,1 @@
+"""Domain services: audience, contacts, tasks and events. No JSON-RPC here."""

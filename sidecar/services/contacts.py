@@ -1,0 +1,73 @@
+"""Insert or update contacts by externalId, all or nothing per call."""
+
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+import peewee
+
+from sidecar.schemas.models import ContactInput, UpsertContactsParams, UpsertContactsResult
+from sidecar.storage.timefmt import to_utc_text
+
+_UPSERT_CONTACT = (
+    "INSERT INTO marketing_contacts "
+    "(external_id, display_name, intent_score, last_contacted_at, created_at, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (external_id) DO UPDATE SET display_name = excluded.display_name, "
+    "intent_score = excluded.intent_score, last_contacted_at = excluded.last_contacted_at, "
+    "updated_at = excluded.updated_at"
+)
+_IDS_BY_EXTERNAL_ID = (
+    "SELECT external_id, id FROM marketing_contacts WHERE external_id IN (SELECT value FROM json_each(?))"
+)
+
+
+def upsert_contacts(
+    database: peewee.SqliteDatabase, params: UpsertContactsParams, now: Callable[[], str]
+) -> UpsertContactsResult:
+    # A later item with the same externalId wins, as if the items ran in order.
+    contacts: dict[str, ContactInput] = {contact.external_id: contact for contact in params.contacts}
+    external_ids_json = json.dumps(list(contacts))
+    timestamp = now()
+
+    with database.atomic():
+        connection = database.connection()
+        existing = dict(connection.execute(_IDS_BY_EXTERNAL_ID, (external_ids_json,)).fetchall())
+
+        connection.executemany(
+            _UPSERT_CONTACT,
+            [
+                (
+                    contact.external_id,
+                    contact.display_name,
+                    contact.intent_score,
+                    to_utc_text(contact.last_contacted_at) if contact.last_contacted_at else None,
+                    timestamp,
+                    timestamp,
+                )
+                for contact in contacts.values()
+            ],
+        )
+
+        ids = dict(connection.execute(_IDS_BY_EXTERNAL_ID, (external_ids_json,)).fetchall())
+        _replace_labels(connection, "marketing_contact_tags", "tag", ids, {k: c.tags for k, c in contacts.items()})
+        _replace_labels(connection, "marketing_contact_groups", "group_name", ids, {k: c.groups for k, c in contacts.items()})
+
+    return UpsertContactsResult(inserted=len(contacts) - len(existing), updated=len(existing))
+
+
+def _replace_labels(connection, table: str, column: str, ids: dict[str, int], labels: dict[str, list[str] | None]) -> None:
+    """Replace the stored labels of each contact whose list was given; keep the others."""
+    given = {ids[external_id]: values for external_id, values in labels.items() if values is not None}
+    if not given:
+        return
+
+    connection.execute(
+        f"DELETE FROM {table} WHERE contact_id IN (SELECT value FROM json_each(?))",
+        (json.dumps(list(given)),),
+    )
+    connection.executemany(
+        f"INSERT OR IGNORE INTO {table} (contact_id, {column}) VALUES (?, ?)",
+        [(contact_id, value) for contact_id, values in given.items() for value in values],
+    )

@@ -1,0 +1,1 @@
+"""SQLite storage: the connection, the table models and error classification."""

@@ -1,0 +1,1 @@
+"""Transport: bytes on the stdio pipes to messages and back."""

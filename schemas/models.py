@@ -34,6 +34,9 @@ class WireModel(BaseModel):
         serialize_by_alias=True,
         extra="forbid",
         strict=True,
+        # Results always carry their defaulted fields, so the generated
+        # schemas mark them as required for the reader.
+        json_schema_serialization_defaults_required=True,
     )
 
 
@@ -97,7 +100,9 @@ class ErrorInfo(WireModel):
     user_message: str = Field(description="Text for the screen, in the --locale language")
     retryable: bool
     fields: Optional[list[FieldErrorInfo]] = Field(
-        default=None, description="Present for VALIDATION_FAILED only"
+        default=None,
+        description="Present for VALIDATION_FAILED only",
+        exclude_if=lambda value: value is None,
     )
 
 

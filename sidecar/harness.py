@@ -8,7 +8,7 @@ from ``--script FILE`` or from stdin, with a prompt when stdin is a terminal.
 A line is one of:
 
     METHOD                      a request with params {}
-    METHOD {"json": "params"}   a request; the harness assigns the id
+    METHOD {"json": "params"}   a request, with an id that the harness assigns
     {"jsonrpc": "2.0", ...}     raw JSON-RPC, sent as written (also [batch])
     !<any of the above>         an error response is expected
 
@@ -179,7 +179,7 @@ class SidecarClient:
                     break
                 self._incoming.put(decode_message(body))
         except (OSError, ValueError) as error:
-            # ValueError is what a read on a pipe closed by stop() raises.
+            # A read on a pipe that stop() has closed raises ValueError.
             self._incoming.put(Incoming("invalid", text=f"reading stdout failed: {error}"))
         finally:
             self._incoming.put(Incoming("eof"))
@@ -294,22 +294,23 @@ def parse_line(text: str) -> Optional[ScriptLine]:
     return ScriptLine(expect_error=expect_error, method=method, params=params)
 
 
-def _is_notification(value: Any) -> bool:
-    return isinstance(value, dict) and "method" in value and "id" not in value
-
-
 def _is_valid_id(value: Any) -> bool:
     return value is None or isinstance(value, str) or (
         isinstance(value, int) and not isinstance(value, bool)
     )
 
 
-def _is_well_formed_request(value: dict) -> bool:
+def _is_well_formed_call(value: Any) -> bool:
     return (
-        value.get("jsonrpc") == "2.0"
+        isinstance(value, dict)
+        and value.get("jsonrpc") == "2.0"
         and isinstance(value.get("method"), str)
         and _is_valid_id(value.get("id"))
     )
+
+
+def _is_notification(value: Any) -> bool:
+    return _is_well_formed_call(value) and "id" not in value
 
 
 def _same_id(left: Any, right: Any) -> bool:
@@ -319,21 +320,24 @@ def _same_id(left: Any, right: Any) -> bool:
 
 @dataclass(frozen=True)
 class ExpectedReply:
-    """The reply that one sent line should get: a single response by id, or a batch array."""
+    """The reply that one sent line should get: a single response by id, or a batch array.
+
+    An error response with id null also matches. The sidecar sends one when it
+    cannot read the id of a message that is too large or not JSON, and the
+    harness has only one line in flight, so that error belongs to this line.
+    """
 
     batch: bool
     request_id: Any = None
-    # A request whose id the sidecar cannot read gets a response with id null.
-    accepts_null_id: bool = False
 
     def matches(self, message: Any) -> bool:
-        if self.batch:
-            return isinstance(message, list)
+        if isinstance(message, list):
+            return self.batch
         if not isinstance(message, dict) or "method" in message or "id" not in message:
             return False
-        if _same_id(message["id"], self.request_id):
+        if message["id"] is None and "error" in message:
             return True
-        return self.accepts_null_id and message["id"] is None
+        return not self.batch and _same_id(message["id"], self.request_id)
 
     def describe(self) -> str:
         if self.batch:
@@ -342,7 +346,12 @@ class ExpectedReply:
 
 
 def expected_reply_for_raw(text: str) -> Optional[ExpectedReply]:
-    """Return the reply that JSON-RPC 2.0 prescribes for a raw line, or None for a notification."""
+    """Return the reply that JSON-RPC 2.0 prescribes for a raw line, or None when none is due.
+
+    Only a well-formed notification, or a batch of nothing else, gets no reply.
+    An object without an id that is not a valid notification gets an Invalid
+    Request error with id null.
+    """
     try:
         value = json.loads(text)
     except ValueError:
@@ -355,15 +364,10 @@ def expected_reply_for_raw(text: str) -> Optional[ExpectedReply]:
             return None
         return ExpectedReply(batch=True)
 
-    if isinstance(value, dict):
-        if "id" not in value:
-            return None if "method" in value else ExpectedReply(batch=False, request_id=None)
-        return ExpectedReply(
-            batch=False,
-            request_id=value["id"],
-            accepts_null_id=not _is_well_formed_request(value),
-        )
-
+    if _is_notification(value):
+        return None
+    if isinstance(value, dict) and _is_valid_id(value.get("id")):
+        return ExpectedReply(batch=False, request_id=value.get("id"))
     return ExpectedReply(batch=False, request_id=None)
 
 
@@ -396,12 +400,8 @@ ANSI_CYAN = "\x1b[36m"
 
 
 def colour_enabled(stream: TextIO, environ: dict[str, str]) -> bool:
-    """Return whether to colour output: only on a terminal, and never when NO_COLOR is set.
-
-    A NO_COLOR that is present but empty does not disable colour, as no-color.org
-    specifies.
-    """
-    if environ.get("NO_COLOR"):
+    """Return whether to colour output: only on a terminal, and not when NO_COLOR is set to any value."""
+    if "NO_COLOR" in environ:
         return False
     try:
         return stream.isatty()
@@ -546,7 +546,6 @@ class HarnessSession:
         self.printer = printer
         self.timeout = timeout
         self.failures: list[str] = []
-        self.degraded = False
         self.output_closed = False
         self._next_id = 1
         self._shutdown_acknowledged = False
@@ -592,13 +591,13 @@ class HarnessSession:
             if extends_wait(message):
                 deadline = time.monotonic() + timeout
 
-    def _await(self, matches: Callable[[Any], bool], what: str) -> Any:
+    def _await(self, matches: Callable[[Any], bool], description: str) -> Any:
         """Return the first message that matches, or None after recording a timeout or a closed stream."""
         outcome, message = self._pump(matches, self.timeout)
         if outcome == "timeout":
-            self.fail(f"timed out after {self.timeout:g} s waiting for {what}")
+            self.fail(f"timed out after {self.timeout:g} s waiting for {description}")
         elif outcome == "eof":
-            self.fail(f"the sidecar closed its stdout while the harness waited for {what}")
+            self.fail(f"the sidecar closed its stdout while the harness waited for {description}")
         return message
 
     def drain(self) -> None:
@@ -641,7 +640,7 @@ class HarnessSession:
     # Boot
 
     def wait_for_boot(self) -> bool:
-        """Wait for sidecar-ready or sidecar-degraded; return False if neither arrived."""
+        """Wait for sidecar-ready or sidecar-degraded, and return False if neither arrived."""
 
         def is_boot(message: Any) -> bool:
             return isinstance(message, dict) and message.get("method") in BOOT_METHODS
@@ -660,7 +659,6 @@ class HarnessSession:
             return False
 
         if message["method"] == "sidecar-degraded":
-            self.degraded = True
             params = message.get("params")
             info = params.get("error") if isinstance(params, dict) else None
             detail = error_code({"data": {"error": info}}) if isinstance(info, dict) else "?"
@@ -688,6 +686,9 @@ class HarnessSession:
             expected = expected_reply_for_raw(line.raw)
             methods = methods_by_request_id(line.raw)
             self.printer.raw_request(line.raw)
+            # Keeps the ids the harness assigns later distinct from the raw ones.
+            integer_ids = [key for key in methods if type(key) is int]
+            self._next_id = max([self._next_id, *(key + 1 for key in integer_ids)])
 
         if self.output_closed or not self.client.send(body.encode("utf-8")):
             self.fail("the sidecar is not running, so the line was not sent")
@@ -700,7 +701,7 @@ class HarnessSession:
         reply = self._await(expected.matches, expected.describe())
         if reply is None:
             return
-        responses = reply if expected.batch else [reply]
+        responses = reply if isinstance(reply, list) else [reply]
         self._check_outcome(responses, line.expect_error)
         for response in responses:
             if isinstance(response, dict):
@@ -911,6 +912,8 @@ def _interactive_lines(session: HarnessSession) -> Iterator[str]:
         try:
             yield input("sidecar> ")
         except EOFError:
+            # Ends the prompt line, so the shutdown output starts on its own line.
+            session.printer.stream.write("\n")
             return
 
 
@@ -960,7 +963,11 @@ def main(argv: Optional[list[str]] = None) -> int:
                 else:
                     _run_lines(session, _interactive_lines(session), "input")
             except KeyboardInterrupt:
-                session.fail("interrupted, so the remaining lines were not sent")
+                printer.stream.write("\n")
+                if script_lines is not None:
+                    session.fail("interrupted, so the remaining lines were not sent")
+                else:
+                    printer.note("interrupted")
         status = session.shutdown()
     finally:
         client.stop()

@@ -2,8 +2,8 @@
 
 The unit tests need no process. The process tests run the harness with
 --script, either against a small fake sidecar written by the test (to force
-misbehaviour the real sidecar never shows) or against the real sidecar on a
-temporary database.
+misbehaviour that the real sidecar should never show) or against the real
+sidecar on a temporary database.
 """
 
 from __future__ import annotations
@@ -141,12 +141,19 @@ def test_expected_reply_none_for_notification_batch():
     assert harness.expected_reply_for_raw(text) is None
 
 
-def test_expected_reply_malformed_request_accepts_null_id():
-    expected = harness.expected_reply_for_raw('{"id": 4, "method": "x"}')
+def test_expected_reply_invalid_notification_gets_error():
+    expected = harness.expected_reply_for_raw('{"method": "get-status"}')
 
-    assert expected.request_id == 4
-    assert expected.accepts_null_id is True
-    assert expected.matches({"jsonrpc": "2.0", "id": None, "error": {}})
+    assert expected == harness.ExpectedReply(batch=False, request_id=None)
+
+
+def test_expected_reply_accepts_null_id_error():
+    null_error = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "too large"}}
+    null_result = {"jsonrpc": "2.0", "id": None, "result": {}}
+
+    assert harness.ExpectedReply(batch=False, request_id=4).matches(null_error)
+    assert harness.ExpectedReply(batch=True).matches(null_error)
+    assert not harness.ExpectedReply(batch=False, request_id=4).matches(null_result)
 
 
 def test_expected_reply_id_match_is_type_strict():
@@ -154,8 +161,16 @@ def test_expected_reply_id_match_is_type_strict():
 
     assert expected.matches({"jsonrpc": "2.0", "id": 1, "result": {}})
     assert not expected.matches({"jsonrpc": "2.0", "id": "1", "result": {}})
-    assert not expected.matches({"jsonrpc": "2.0", "id": None, "error": {}})
+    assert not expected.matches({"jsonrpc": "2.0", "id": 2, "error": {}})
     assert not expected.matches({"jsonrpc": "2.0", "id": 1, "method": "x"})
+    assert not expected.matches([{"jsonrpc": "2.0", "id": 1, "result": {}}])
+
+
+def test_expected_reply_batch_needs_array():
+    expected = harness.ExpectedReply(batch=True)
+
+    assert expected.matches([])
+    assert not expected.matches({"jsonrpc": "2.0", "id": 1, "result": {}})
 
 
 def test_methods_by_request_id_for_batch():
@@ -264,8 +279,9 @@ def test_colour_enabled_on_terminal():
     assert harness.colour_enabled(FakeTerminal(), {}) is True
 
 
-def test_colour_disabled_by_no_color():
-    assert harness.colour_enabled(FakeTerminal(), {"NO_COLOR": "1"}) is False
+@pytest.mark.parametrize("value", ["1", ""])
+def test_colour_disabled_by_no_color(value):
+    assert harness.colour_enabled(FakeTerminal(), {"NO_COLOR": value}) is False
 
 
 def test_colour_disabled_on_pipe():
@@ -370,7 +386,7 @@ def test_parse_arguments_does_not_expand_abbreviations():
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "soon"])
-def test_parse_arguments_rejects_bad_timeout(value, capsys):
+def test_parse_arguments_rejects_bad_timeout(value):
     with pytest.raises(SystemExit):
         harness.parse_arguments(["--timeout", value])
 
@@ -613,6 +629,16 @@ def test_fake_script_syntax_error_fails(tmp_path):
     assert "line 1: params of get-status are not valid JSON" in completed.stdout
 
 
+def test_fake_ids_skip_raw_ids(tmp_path):
+    script = '{"jsonrpc": "2.0", "id": 5, "method": "get-status"}\nget-status\n'
+
+    completed = _run_with_fake(tmp_path, "notify", script=script)
+
+    assert completed.returncode == 0, completed.stdout
+    assert "← #5 ok {" in completed.stdout
+    assert "→ get-status #6" in completed.stdout
+
+
 def test_missing_script_is_usage_error(tmp_path):
     command = [sys.executable, str(HARNESS_PATH), "--script", str(tmp_path / "absent.txt")]
 
@@ -687,6 +713,21 @@ def test_real_expected_error_passes(tmp_path):
     assert "← #2 error VALIDATION_FAILED: " in completed.stdout
     assert "← #3 error METHOD_NOT_FOUND: " in completed.stdout
     assert "← #null error PARSE_ERROR: " in completed.stdout
+
+
+@requires_sidecar
+def test_real_oversized_message_skipped(tmp_path):
+    script = """\
+        !get-status {"padding": "%s"}
+        !{"method": "get-status"}
+        get-status
+    """ % ("x" * 300)
+
+    completed = _run_real(tmp_path, script, "--max-message-bytes", "200")
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert completed.stdout.count("← #null error INVALID_REQUEST: ") == 2
+    assert "← #2 ok {" in completed.stdout
 
 
 @requires_sidecar

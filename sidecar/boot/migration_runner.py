@@ -198,7 +198,7 @@ def _apply_under_lock(
 
     backup_path = None
     if table_names(connection):
-        backup_path = back_up_database(connection, db_path, plan.schema_version)
+        backup_path = back_up_database(db_path, plan.schema_version)
 
     from sidecar.boot.packaged_router import PackagedRouter
 

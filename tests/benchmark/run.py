@@ -32,8 +32,8 @@ from pathlib import Path
 
 FLOOR_SCRIPT = Path(__file__).resolve().with_name("floor_sidecar.py")
 
-# Upper bound on the wait for one message. An upsert of 5,000 contacts on a
-# slow disk takes well under a second, so hitting this means the sidecar hangs.
+# Upper bound on the wait for one message. It is far above any single call of
+# this workload, so reaching it means the sidecar hangs rather than runs slowly.
 READ_TIMEOUT_SECONDS = 120.0
 EXIT_TIMEOUT_SECONDS = 30.0
 
@@ -121,6 +121,7 @@ class SidecarClient:
 
     def __init__(self, label, command, db_path, log_path):
         self.label = label
+        self.db_path = db_path
         self.ready_at = None
         self._buffer = bytearray()
         self._next_request_id = 1
@@ -218,9 +219,26 @@ class SidecarClient:
             method = message.get("method")
             if method == "sidecar-ready":
                 self.ready_at = time.perf_counter()
-                return message.get("params")
+                self.check_ready_params(message.get("params"))
+                return message["params"]
             if method != "migration-progress":
                 raise self.failure("expected sidecar-ready during boot, got %s" % brief(message))
+
+    def check_ready_params(self, params):
+        """Raise unless sidecar-ready names this database and this process."""
+        if not isinstance(params, dict):
+            raise self.failure("sidecar-ready has no params object")
+        db_path = params.get("dbPath")
+        if not isinstance(db_path, str) or os.path.realpath(db_path) != os.path.realpath(self.db_path):
+            raise self.failure("sidecar-ready dbPath is %r, expected %s" % (db_path, self.db_path))
+        # VmHWM is read for the spawned pid, which is only the sidecar's own
+        # memory when no wrapper process sits in between.
+        if params.get("pid") != self.process.pid:
+            raise self.failure(
+                "sidecar-ready pid is %r but the spawned process is %d; start the sidecar "
+                "directly, not through a wrapper, so that its memory can be read"
+                % (params.get("pid"), self.process.pid)
+            )
 
     def peak_memory_kib(self):
         """Return VmHWM from /proc, or None where /proc is missing."""
@@ -543,7 +561,7 @@ def fetch_page(client, cursor, page_size):
 
 
 def check_page(client, tasks, page_number, page_size, newest_id):
-    """Raise unless the page holds the expected consecutive task ids, newest first.
+    """Raise unless the page contains the expected consecutive task ids, newest first.
 
     The driver never deletes tasks, so ids in a fresh database have no gaps.
     """
@@ -596,9 +614,9 @@ class Figure:
     name: str
     unit: str
     better: str
-    sidecar: float
-    floor: float
-    target: float = None
+    sidecar: float | None
+    floor: float | None
+    target: float | None = None
 
     @property
     def ratio(self):

@@ -2,8 +2,8 @@
 
 An earlier fix-up advice was to create marketing_tasks by running its SQL by
 hand. Such a file has the table in an older shape and no history row; this
-migration keeps its rows, adds the missing columns and normalizes the values
-that the current protocol constrains.
+migration keeps its rows, normalizes the values that the current protocol
+constrains and rebuilds the table in its current definition.
 """
 
 import logging
@@ -29,6 +29,9 @@ TASK_COLUMNS_FOR_ADOPTION = {
     "updated_at": "TEXT NOT NULL DEFAULT ''",
 }
 
+# The current marketing_tasks is built under this name, then renamed.
+REBUILT_TASKS_TABLE = "marketing_tasks__adopted"
+
 
 def define_models(database):
     class Base(pw.Model):
@@ -52,7 +55,8 @@ def define_models(database):
             )
 
     class ContactTag(Base):
-        contact = pw.ForeignKeyField(Contact, on_delete="CASCADE", column_name="contact_id")
+        # index=False: the primary key (contact_id, ...) already leads with it.
+        contact = pw.ForeignKeyField(Contact, on_delete="CASCADE", column_name="contact_id", index=False)
         tag = pw.TextField()
 
         class Meta:
@@ -62,7 +66,8 @@ def define_models(database):
             indexes = ((("tag", "contact"), False),)
 
     class ContactGroup(Base):
-        contact = pw.ForeignKeyField(Contact, on_delete="CASCADE", column_name="contact_id")
+        # index=False: the primary key (contact_id, ...) already leads with it.
+        contact = pw.ForeignKeyField(Contact, on_delete="CASCADE", column_name="contact_id", index=False)
         group_name = pw.TextField()
 
         class Meta:
@@ -92,8 +97,11 @@ def define_models(database):
             indexes = ((("status", "id"), False),)
 
     class TaskTarget(Base):
-        task = pw.ForeignKeyField(Task, on_delete="CASCADE", column_name="task_id")
-        contact = pw.ForeignKeyField(Contact, column_name="contact_id")
+        # No index beyond the primary key (task_id, contact_id): every write
+        # of a create would pay for a contact_id index, which only a contact
+        # delete would use, and no method deletes contacts.
+        task = pw.ForeignKeyField(Task, on_delete="CASCADE", column_name="task_id", index=False)
+        contact = pw.ForeignKeyField(Contact, column_name="contact_id", index=False)
 
         class Meta:
             table_name = "marketing_task_targets"
@@ -113,7 +121,7 @@ def define_models(database):
     return [Contact, ContactTag, ContactGroup, Task, TaskTarget, Event]
 
 
-def adopt_hand_made_tasks_table(database):
+def adopt_hand_made_tasks_table(database, task_model):
     existing = {column.name for column in database.get_columns("marketing_tasks")}
     added = [name for name in TASK_COLUMNS_FOR_ADOPTION if name not in existing]
     for name in added:
@@ -134,10 +142,13 @@ def adopt_hand_made_tasks_table(database):
     unknown_status = database.execute_sql(
         "UPDATE marketing_tasks SET status = 'draft' WHERE status IS NULL OR status NOT IN ('draft', 'scheduled')"
     ).rowcount
+    database.execute_sql("UPDATE marketing_tasks SET name = '' WHERE name IS NULL")
+    database.execute_sql("UPDATE marketing_tasks SET target_count = 0 WHERE target_count IS NULL")
     database.execute_sql(
         "UPDATE marketing_tasks SET stats_total_contacts = target_count "
         "WHERE stats_total_contacts IS NULL"
     )
+    kept_columns = rebuild_tasks_table(database, task_model)
     row_count = database.execute_sql("SELECT COUNT(*) FROM marketing_tasks").fetchone()[0]
     logger.warning(
         "adopted hand-made marketing_tasks table",
@@ -146,20 +157,72 @@ def adopt_hand_made_tasks_table(database):
             "table": "marketing_tasks",
             "rows": row_count,
             "columnsAdded": added,
+            "columnsKept": kept_columns,
             "statusesSetToDraft": unknown_status,
         },
     )
 
 
+def rebuild_tasks_table(database, task_model):
+    """Recreate marketing_tasks in its current definition and copy every row over.
+
+    ALTER TABLE adds columns but cannot change a type, NOT NULL or
+    AUTOINCREMENT, so the table is rebuilt the way the SQLite documentation
+    describes: build the new table under another name, copy, drop the old
+    one, rename. The migration runner switches foreign keys off first, so the
+    drop does not cascade to task targets. Columns the current definition does
+    not know are carried over with their declared type, so no data is lost;
+    their constraints and defaults are not. Returns those columns' names.
+    """
+    current = [field.column_name for field in task_model._meta.sorted_fields]
+    declared = {column.name: column.data_type for column in database.get_columns("marketing_tasks")}
+    extra = [name for name in declared if name not in current]
+
+    class RebuiltTask(task_model):
+        class Meta:
+            table_name = REBUILT_TASKS_TABLE
+
+    RebuiltTask.bind(database)
+    # The table only: the indexes are created under their final names once
+    # the table has its own name back.
+    RebuiltTask._schema.create_table(safe=False)
+    for name in extra:
+        database.execute_sql(f'ALTER TABLE "{REBUILT_TASKS_TABLE}" ADD COLUMN "{name}" {declared[name]}')
+
+    columns = ", ".join(f'"{name}"' for name in current + extra)
+    database.execute_sql(f'INSERT INTO "{REBUILT_TASKS_TABLE}" ({columns}) SELECT {columns} FROM "marketing_tasks"')
+    highest_id_issued = _autoincrement_sequence(database, "marketing_tasks")
+    database.execute_sql('DROP TABLE "marketing_tasks"')
+    database.execute_sql(f'ALTER TABLE "{REBUILT_TASKS_TABLE}" RENAME TO "marketing_tasks"')
+
+    # A hand-made AUTOINCREMENT table may have issued ids above the highest
+    # row left; they must not be issued again.
+    if highest_id_issued:
+        database.execute_sql(
+            "UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'marketing_tasks'",
+            (highest_id_issued,),
+        )
+    return extra
+
+
+def _autoincrement_sequence(database, table):
+    if not database.table_exists("sqlite_sequence"):
+        return None
+    row = database.execute_sql("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)).fetchone()
+    return row[0] if row else None
+
+
 def migrate(migrator, database, fake=False, **kwargs):
+    models = define_models(database)
     hand_made_tasks = not fake and database.table_exists("marketing_tasks")
     if hand_made_tasks:
-        migrator.run(adopt_hand_made_tasks_table, database)
+        task_model = next(model for model in models if model._meta.table_name == "marketing_tasks")
+        migrator.run(adopt_hand_made_tasks_table, database, task_model)
 
-    # create_table is IF NOT EXISTS, so an adopted table is left as it is,
+    # create_table is IF NOT EXISTS, so the adopted table is left as it is,
     # while its indexes (the unique client_request_id one included) and the
     # other tables are created.
-    for model in define_models(database):
+    for model in models:
         migrator.create_model(model)
 
 

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from sidecar.schemas.models import METHOD_MODELS, NOTIFICATION_MODELS, ErrorData, WireModel
+from sidecar.schemas.openrpc import build_openrpc
 
 SCHEMA_FOLDER = Path(__file__).resolve().parent / "json"
+OPENRPC_FILE = "openrpc.json"
 GENERATED_NOTE = "Generated from schemas/models.py by `python -m sidecar.schemas.generate`; do not edit."
 
 
@@ -36,6 +38,8 @@ def build_schemas() -> dict[str, dict[str, Any]]:
     for notification, params_model in NOTIFICATION_MODELS.items():
         files[f"{notification}.notification.json"] = _schema(params_model, "serialization", f"{notification} params")
     files["error.data.json"] = _schema(ErrorData, "serialization", "error data (ErrorInfo envelope)")
+    # OpenRPC allows only x- extension members beside its own.
+    files[OPENRPC_FILE] = {**build_openrpc(), "x-generated": GENERATED_NOTE}
     return files
 
 

@@ -8,6 +8,7 @@ from peewee-migrate and never replays the applied migrations.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sqlite3
 import time
@@ -18,8 +19,9 @@ from typing import Callable
 import peewee
 
 from sidecar.boot.backup import back_up_database
-from sidecar.errors import DATABASE_BUSY, DATABASE_NOT_READY, SidecarError
-from sidecar.storage.errors import classify_database_error, find_sqlite_error
+from sidecar.errors import DATABASE_BUSY, DATABASE_NOT_READY, DATABASE_UNAVAILABLE, SidecarError
+from sidecar.storage.database import retry_while_locked
+from sidecar.storage.errors import classify_database_error, is_busy, is_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,11 @@ LOOKS_LIKE_MIGRATION = re.compile(r"^\d+_.*\.py$")
 
 # A second sidecar waits this long for the first one's migrations to finish.
 MIGRATION_LOCK_WAIT_SECONDS = 120.0
+
+# Test and maintenance hook: a folder of migrations used in place of the
+# shipped ones (tests point it at broken, slow or extra migrations). The
+# desktop shell never sets it.
+MIGRATIONS_DIR_ENV_VAR = "MARKETING_SIDECAR_MIGRATIONS_DIR"
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -69,7 +76,14 @@ class MigrationOutcome:
 
 
 def shipped_migrations_folder() -> Path:
-    """Locate the migrations through the installed package, never the working folder."""
+    """Locate the migrations through the installed package, never the working folder.
+
+    MARKETING_SIDECAR_MIGRATIONS_DIR, when set, names another folder instead.
+    """
+    override = os.environ.get(MIGRATIONS_DIR_ENV_VAR)
+    if override:
+        return Path(override).expanduser().absolute()
+
     import sidecar.migrations
 
     return Path(sidecar.migrations.__file__).resolve().parent
@@ -77,7 +91,7 @@ def shipped_migrations_folder() -> Path:
 
 def list_shipped_migrations(folder: Path) -> list[str]:
     if not folder.is_dir():
-        raise SidecarError(DATABASE_NOT_READY, f"Migrations folder {folder} is missing from the package")
+        raise SidecarError(DATABASE_NOT_READY, f"Migrations folder {folder} is missing or not a folder")
 
     file_names = [entry.name for entry in folder.iterdir() if entry.is_file()]
     skipped = [name for name in file_names if LOOKS_LIKE_MIGRATION.match(name) and not MIGRATION_FILE.match(name)]
@@ -160,26 +174,34 @@ class _migration_lock:
         self.transaction = database.transaction()
 
     def __enter__(self) -> None:
-        deadline = time.monotonic() + MIGRATION_LOCK_WAIT_SECONDS
-        while True:
-            try:
-                self.transaction.__enter__()
-                return
-            except peewee.OperationalError as error:
-                cause = find_sqlite_error(error)
-                busy = cause is not None and "locked" in str(cause)
-                if not busy:
-                    raise
-                if time.monotonic() > deadline:
-                    raise SidecarError(
-                        DATABASE_BUSY,
-                        f"Database {self.db_path} stayed locked for {MIGRATION_LOCK_WAIT_SECONDS:.0f} s "
-                        "while another process held it; no migration was applied",
-                    ) from error
-                logger.info("waiting for another process to release the migration lock", extra={"event": "boot.migration_lock_wait"})
+        def log_wait() -> None:
+            logger.info("waiting for another process to release the migration lock", extra={"event": "boot.migration_lock_wait"})
 
-    def __exit__(self, *exc_info) -> bool | None:
-        return self.transaction.__exit__(*exc_info)
+        try:
+            retry_while_locked(self.transaction.__enter__, MIGRATION_LOCK_WAIT_SECONDS, log_wait)
+        except peewee.OperationalError as error:
+            if not is_busy(error):
+                raise
+            raise SidecarError(
+                DATABASE_BUSY,
+                f"Database {self.db_path} stayed locked for {MIGRATION_LOCK_WAIT_SECONDS:.0f} s "
+                "while another process held it; no migration was applied",
+            ) from error
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            self.transaction.__exit__(None, None, None)
+            return
+        try:
+            self.transaction.__exit__(exc_type, exc, traceback)
+        except peewee.PeeweeException as rollback_error:
+            # Some failures (a full disk, an I/O error) make SQLite roll back
+            # by itself; the ROLLBACK that follows then fails, and that error
+            # must not hide the one that explains what happened.
+            logger.warning(
+                "rollback after a failed migration failed",
+                extra={"event": "boot.migration_rollback_failed", "detail": str(rollback_error)},
+            )
 
 
 def _apply_under_lock(
@@ -215,10 +237,7 @@ def _apply_under_lock(
         except SidecarError:
             raise
         except Exception as error:
-            raise SidecarError(
-                DATABASE_NOT_READY,
-                f"Migration {name} failed and every migration of this boot was rolled back: {error}",
-            ) from error
+            raise _migration_failure(name, error) from error
         logger.info(
             "migration applied",
             extra={"event": "boot.migration_applied", "migration": name, "ms": round((time.perf_counter() - started) * 1000, 1)},
@@ -233,6 +252,12 @@ def _apply_under_lock(
         )
     check_required_tables(connection, db_path)
     return MigrationOutcome(applied_now=plan.pending, backup_path=backup_path)
+
+
+def _migration_failure(name: str, error: Exception) -> SidecarError:
+    # A file that cannot be written is the file's fault, not the migration's.
+    code = DATABASE_UNAVAILABLE if is_unavailable(error) else DATABASE_NOT_READY
+    return SidecarError(code, f"Migration {name} failed and every migration of this boot was rolled back: {error}")
 
 
 def database_failure(error: BaseException, db_path: Path) -> SidecarError:

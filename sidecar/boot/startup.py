@@ -13,7 +13,7 @@ import peewee
 from sidecar.boot import migration_runner
 from sidecar.boot.migration_runner import ProgressCallback
 from sidecar.errors import DATABASE_UNAVAILABLE, SidecarError
-from sidecar.storage.database import create_database_file, open_database
+from sidecar.storage.database import check_writable, create_database_file, enable_wal, open_database
 from sidecar.storage.errors import is_database_error
 
 logger = logging.getLogger(__name__)
@@ -80,6 +80,11 @@ def _migrate(report: BootReport, on_progress: ProgressCallback) -> None:
     migration_runner.reject_unknown_migrations(plan, report.db_path)
     report.applied, report.pending = plan.applied, plan.pending
 
+    # The first writes of the boot, made only once the plan showed that this
+    # build can serve the file.
+    enable_wal(database, report.db_path, migration_runner.MIGRATION_LOCK_WAIT_SECONDS)
+    check_writable(database, report.db_path)
+
     if plan.pending:
         outcome = migration_runner.apply_pending_migrations(database, report.db_path, folder, on_progress)
         report.applied_now, report.backup_path = outcome.applied_now, outcome.backup_path
@@ -92,11 +97,17 @@ def _migrate(report: BootReport, on_progress: ProgressCallback) -> None:
 def _check_path_is_usable(db_path: Path) -> None:
     if db_path.is_dir():
         raise SidecarError(DATABASE_UNAVAILABLE, f"Database path {db_path} is a folder, not a file")
+    blocker = _file_in_place_of_folder(db_path.parent)
+    if blocker is not None:
+        raise SidecarError(
+            DATABASE_UNAVAILABLE,
+            f"Database {db_path} cannot be created: its folder cannot be made because {blocker} is a file",
+        )
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise SidecarError(
-            DATABASE_UNAVAILABLE, f"Folder {db_path.parent} for the database cannot be created: {error}"
+            DATABASE_UNAVAILABLE, f"Database {db_path} cannot be created: its folder cannot be made: {error}"
         ) from error
     if db_path.is_file() and db_path.stat().st_size == 0:
         # A sidecar never leaves a zero-length file (see create_database_file),
@@ -106,6 +117,14 @@ def _check_path_is_usable(db_path: Path) -> None:
             DATABASE_UNAVAILABLE,
             f"Database file {db_path} is empty (0 bytes), not a SQLite database; move it away to start a new one",
         )
+
+
+def _file_in_place_of_folder(folder: Path) -> Path | None:
+    """Return the nearest existing ancestor of folder (or folder itself) when it is not a folder."""
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            return None if candidate.is_dir() else candidate
+    return None
 
 
 def _as_unavailable(error: BaseException, db_path: Path) -> SidecarError:

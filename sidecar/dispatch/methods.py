@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from typing import Any, Callable
@@ -25,11 +26,12 @@ from sidecar.schemas.models import (
 )
 from sidecar.services import audience, contacts, events
 from sidecar.services.tasks import TaskService
+from sidecar.storage.database import database_file_replaced
 from sidecar.storage.errors import classify_database_error, is_database_error, is_missing_schema
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[ServerContext, Any], BaseModel]
+Handler = Callable[[ServerContext, Any], Any]
 
 # peewee wraps its own queries' errors; raw executemany calls raise sqlite3 errors.
 DATABASE_ERRORS = (peewee.PeeweeException, sqlite3.Error)
@@ -74,6 +76,12 @@ def _get_status(context: ServerContext, params: EmptyParams) -> BaseModel:
     )
 
 
+def _discover(context: ServerContext, params: EmptyParams) -> dict[str, Any]:
+    from sidecar.schemas.generate import OPENRPC_FILE, SCHEMA_FOLDER
+
+    return json.loads((SCHEMA_FOLDER / OPENRPC_FILE).read_text(encoding="utf-8"))
+
+
 def _shutdown(context: ServerContext, params: EmptyParams) -> BaseModel:
     context.shutdown_requested = True
     return ShutdownResult()
@@ -89,6 +97,7 @@ METHOD_TABLE: dict[str, tuple[type[BaseModel], Handler, bool]] = {
     "list-events": (ListEventsParams, lambda ctx, p: events.list_events(p), True),
     "get-status": (EmptyParams, _get_status, False),
     "shutdown": (EmptyParams, _shutdown, False),
+    "rpc.discover": (EmptyParams, _discover, False),
 }
 
 
@@ -105,31 +114,46 @@ def call_method(context: ServerContext, name: str, raw_params: Any) -> dict[str,
             f"Database {context.boot.db_path} is not ready: {context.boot.error.message}",
         )
     if not needs_database:
-        return handler(context, params).model_dump(mode="json")
+        return _as_json(handler(context, params))
     return _run_with_repair(context, name, handler, params)
 
 
+def _as_json(result: BaseModel | dict[str, Any]) -> dict[str, Any]:
+    return result if isinstance(result, dict) else result.model_dump(mode="json")
+
+
 def _run_with_repair(context: ServerContext, name: str, handler: Handler, params: Any) -> dict[str, Any]:
-    """Run a data handler; when a table has vanished, re-run the boot checks once and retry."""
-    try:
-        return handler(context, params).model_dump(mode="json")
-    except DATABASE_ERRORS as error:
-        if not is_missing_schema(error):
-            raise _database_failure(context, error) from error
+    """Run a data handler; when a table has vanished, re-run the boot checks once and retry.
+
+    The boot checks also run before the handler when the file at the path is
+    no longer the one opened, because the handler would otherwise read and
+    write the replaced or deleted file.
+    """
+    if database_file_replaced(context.database):
         logger.warning(
-            "table missing at run time; re-running the migration check",
-            extra={"event": "db.schema_missing", "method": name, "detail": str(error)},
+            "database file replaced or deleted while open; re-running the migration check",
+            extra={"event": "db.file_replaced", "method": name},
         )
+    else:
+        try:
+            return _as_json(handler(context, params))
+        except DATABASE_ERRORS as error:
+            if not is_missing_schema(error):
+                raise _database_failure(context, error) from error
+            logger.warning(
+                "table missing at run time; re-running the migration check",
+                extra={"event": "db.schema_missing", "method": name, "detail": str(error)},
+            )
 
     report = context.reboot()
     if not report.ready:
         raise SidecarError(
             DATABASE_NOT_READY,
-            f"Database {report.db_path} lost part of its schema and the migration check could not restore it: "
+            f"Database {report.db_path} changed while in use and the migration check could not restore it: "
             f"{report.error.message}",
         )
     try:
-        return handler(context, params).model_dump(mode="json")
+        return _as_json(handler(context, params))
     except DATABASE_ERRORS as error:
         raise _database_failure(context, error) from error
 

@@ -1,4 +1,10 @@
-"""Create, read and list marketing tasks."""
+"""Create, read and list marketing tasks.
+
+Tasks travel as plain wire dicts built straight from rows (see
+task_queries.task_from_row): validating every listed task through pydantic
+would cost more than reading it. The wire shape is the Task model in
+schemas/models.py, and the tests check real responses against its schema.
+"""
 
 from __future__ import annotations
 
@@ -12,18 +18,10 @@ from typing import Any, Callable
 
 import peewee
 
-from sidecar.errors import IDEMPOTENCY_CONFLICT, SidecarError, not_found, validation_failed, FieldError
-from sidecar.schemas.models import (
-    Audience,
-    CreateMarketingTaskParams,
-    CreateMarketingTaskResult,
-    GetMarketingTaskResult,
-    ListMarketingTasksParams,
-    ListMarketingTasksResult,
-    Task,
-)
+from sidecar.errors import IDEMPOTENCY_CONFLICT, FieldError, SidecarError, not_found, validation_failed
+from sidecar.schemas.models import CreateMarketingTaskParams, ListMarketingTasksParams
+from sidecar.storage import task_queries
 from sidecar.storage.audience_queries import audience_contacts_sql
-from sidecar.storage.models import EventRow, TaskRow
 from sidecar.storage.timefmt import to_utc_text
 
 logger = logging.getLogger(__name__)
@@ -39,26 +37,9 @@ class Notification:
 
 @dataclass
 class CreateOutcome:
-    result: CreateMarketingTaskResult
+    result: dict[str, Any]
     # None for a replayed call: its notification went out the first time.
     notification: Notification | None
-
-
-def task_from_row(row: TaskRow) -> Task:
-    return Task(
-        id=row.id,
-        name=row.name,
-        status=row.status,
-        audience=Audience.model_validate_json(row.audience),
-        estimated_audience=row.estimated_audience,
-        target_count=row.target_count,
-        stats_total_contacts=row.stats_total_contacts,
-        message_template=row.message_template,
-        scheduled_at=row.scheduled_at,
-        client_request_id=row.client_request_id,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
 
 
 def request_fingerprint(fields: dict[str, Any]) -> str:
@@ -84,83 +65,101 @@ class TaskService:
 
         with self.database.atomic():
             if params.client_request_id is not None:
-                earlier = TaskRow.get_or_none(TaskRow.client_request_id == params.client_request_id)
+                earlier = self.database.execute_sql(
+                    task_queries.SELECT_BY_CLIENT_REQUEST_ID, (params.client_request_id,)
+                ).fetchone()
                 if earlier is not None:
                     return self._replay(earlier, fingerprint)
 
-            task_id, target_count = self._insert_task(stored, params.client_request_id, fingerprint)
-            task = task_from_row(TaskRow.get_by_id(task_id))
-            task_json = task.model_dump(mode="json")
-            seq = EventRow.insert(
-                type=TASK_CREATED,
-                task_id=task_id,
-                payload=json.dumps({"task": task_json}, ensure_ascii=False),
-                created_at=task.created_at,
-            ).execute()
+            task = self._insert_task(params, stored, fingerprint)
+            seq = self.database.execute_sql(
+                task_queries.INSERT_EVENT,
+                (TASK_CREATED, task["id"], json.dumps({"task": task}, ensure_ascii=False), task["createdAt"]),
+            ).lastrowid
 
         logger.info(
             "task created",
-            extra={"event": "task.created", "taskId": task_id, "seq": seq, "targetCount": target_count},
+            extra={"event": "task.created", "taskId": task["id"], "seq": seq, "targetCount": task["targetCount"]},
         )
         return CreateOutcome(
-            result=CreateMarketingTaskResult(replayed=False, task=task),
-            notification=Notification(TASK_CREATED, {"seq": seq, "task": task_json}),
+            result={"success": True, "replayed": False, "task": task},
+            notification=Notification(TASK_CREATED, {"seq": seq, "task": task}),
         )
 
-    def _insert_task(self, stored: dict[str, Any], client_request_id: str | None, fingerprint: str) -> tuple[int, int]:
+    def _insert_task(self, params: CreateMarketingTaskParams, stored: dict[str, Any], fingerprint: str) -> dict[str, Any]:
         timestamp = self.now()
-        task_id = TaskRow.insert(
-            **stored,
-            status="scheduled" if stored["scheduled_at"] else "draft",
-            client_request_id=client_request_id,
-            request_fingerprint=fingerprint,
-            created_at=timestamp,
-            updated_at=timestamp,
-        ).execute()
+        status = "scheduled" if stored["scheduled_at"] else "draft"
+        task_id = self.database.execute_sql(
+            task_queries.INSERT_TASK,
+            (
+                stored["name"],
+                status,
+                stored["audience"],
+                stored["estimated_audience"],
+                stored["message_template"],
+                stored["scheduled_at"],
+                params.client_request_id,
+                fingerprint,
+                timestamp,
+                timestamp,
+            ),
+        ).lastrowid
 
-        audience = Audience.model_validate_json(stored["audience"])
-        select_sql, select_params = audience_contacts_sql(audience)
+        audience_sql, audience_params = audience_contacts_sql(params.audience)
         target_count = self.database.execute_sql(
-            f"INSERT INTO marketing_task_targets (task_id, contact_id) SELECT ?, id FROM ({select_sql})",
-            [task_id, *select_params],
+            task_queries.INSERT_TARGETS.format(audience_sql=audience_sql), [task_id, *audience_params]
         ).rowcount
 
         # statsTotalContacts starts equal to the resolved count; statistics
         # count against it later.
-        TaskRow.update(target_count=target_count, stats_total_contacts=target_count).where(
-            TaskRow.id == task_id
-        ).execute()
-        return task_id, target_count
+        self.database.execute_sql(task_queries.SET_TARGET_COUNT, (target_count, target_count, task_id))
+        return task_queries.task_from_row(
+            (
+                task_id,
+                stored["name"],
+                status,
+                stored["audience"],
+                stored["estimated_audience"],
+                target_count,
+                target_count,
+                stored["message_template"],
+                stored["scheduled_at"],
+                params.client_request_id,
+                timestamp,
+                timestamp,
+            )
+        )
 
-    def _replay(self, earlier: TaskRow, fingerprint: str) -> CreateOutcome:
-        if earlier.request_fingerprint != fingerprint:
+    def _replay(self, earlier: tuple, fingerprint: str) -> CreateOutcome:
+        task = task_queries.task_from_row(earlier)
+        if earlier[-1] != fingerprint:
             raise SidecarError(
                 IDEMPOTENCY_CONFLICT,
-                f"clientRequestId {earlier.client_request_id!r} was already used for task {earlier.id} "
+                f"clientRequestId {task['clientRequestId']!r} was already used for task {task['id']} "
                 "with different params",
             )
-        logger.info("task create replayed", extra={"event": "task.replayed", "taskId": earlier.id})
-        return CreateOutcome(result=CreateMarketingTaskResult(replayed=True, task=task_from_row(earlier)), notification=None)
+        logger.info("task create replayed", extra={"event": "task.replayed", "taskId": task["id"]})
+        return CreateOutcome(result={"success": True, "replayed": True, "task": task}, notification=None)
 
-    def get(self, task_id: int) -> GetMarketingTaskResult:
-        row = TaskRow.get_or_none(TaskRow.id == task_id)
+    def get(self, task_id: int) -> dict[str, Any]:
+        row = self.database.execute_sql(task_queries.SELECT_BY_ID, (task_id,)).fetchone()
         if row is None:
             raise not_found(f"Marketing task {task_id} does not exist")
-        return GetMarketingTaskResult(task=task_from_row(row))
+        return {"success": True, "task": task_queries.task_from_row(row)}
 
-    def list(self, params: ListMarketingTasksParams) -> ListMarketingTasksResult:
+    def list(self, params: ListMarketingTasksParams) -> dict[str, Any]:
         """List tasks newest first, paging by id (keyset) rather than OFFSET."""
-        query = TaskRow.select().order_by(TaskRow.id.desc()).limit(params.limit + 1)
-        if params.status is not None:
-            query = query.where(TaskRow.status == params.status)
-        if params.cursor is not None:
-            query = query.where(TaskRow.id < decode_cursor(params.cursor))
+        before = decode_cursor(params.cursor) if params.cursor is not None else None
+        query_params: list[Any] = [value for value in (before, params.status) if value is not None]
+        query_params.append(params.limit + 1)
+        rows = self.database.execute_sql(
+            task_queries.LIST_PAGE[(before is not None, params.status is not None)], query_params
+        ).fetchall()
 
-        rows = list(query)
         has_more = len(rows) > params.limit
         rows = rows[: params.limit]
-        next_cursor = encode_cursor(rows[-1].id) if has_more else None
-        return ListMarketingTasksResult(tasks=[task_from_row(row) for row in rows], next_cursor=next_cursor)
+        next_cursor = encode_cursor(rows[-1][0]) if has_more else None
+        return {"success": True, "tasks": [task_queries.task_from_row(row) for row in rows], "nextCursor": next_cursor}
 
 
 _CURSOR_PREFIX = "before:"

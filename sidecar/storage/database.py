@@ -3,22 +3,98 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
+import time
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import peewee
 
+from sidecar.errors import DATABASE_UNAVAILABLE, SidecarError
+from sidecar.storage.errors import is_busy
+
+logger = logging.getLogger(__name__)
+
 BUSY_TIMEOUT_MS = 5000
 
-# busy_timeout comes first so that switching to WAL, which needs a lock, already
-# waits for a second process instead of failing at once.
+# Connection settings only. None of them writes to the file, so a file that
+# the boot rejects after reading it (a newer schema, say) stays byte-identical.
+# busy_timeout comes first so that every later statement waits for a second
+# process instead of failing at once. WAL is switched on by enable_wal.
 PRAGMAS = (
     ("busy_timeout", BUSY_TIMEOUT_MS),
-    ("journal_mode", "wal"),
     ("foreign_keys", 1),
     ("synchronous", "full"),
 )
+
+# Pause between two attempts to take a lock. SQLite returns SQLITE_BUSY
+# without calling the busy handler when waiting could deadlock, so without a
+# pause the retry loop would spin.
+LOCK_RETRY_PAUSE_SECONDS = 0.05
+
+FileIdentity = tuple[int, int]
+T = TypeVar("T")
+
+
+def file_identity(path: Path) -> FileIdentity | None:
+    """Return the (device, inode) pair of the file at path, or None when nothing is there."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return (status.st_dev, status.st_ino)
+
+
+class ServedDatabase(peewee.SqliteDatabase):
+    """A SqliteDatabase that remembers which file it opened.
+
+    A connection keeps using the inode it opened. Once the path is replaced
+    (os.replace of an older copy) or deleted, the connection's writes land in
+    a file that no one will ever open again; file_replaced() tells the caller
+    to reopen the path instead.
+    """
+
+    def __init__(self, path: Path, **kwargs) -> None:
+        self.path = path
+        self.opened_identity: FileIdentity | None = None
+        # mode=rw: SQLite must never create the file. A path that vanished
+        # between create_database_file and this open fails instead of silently
+        # becoming a new empty database.
+        super().__init__(f"{path.as_uri()}?mode=rw", uri=True, **kwargs)
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = super()._connect()
+        # NOTE: a replacement between sqlite3.connect and this stat goes
+        # unnoticed; the window is one system call wide.
+        self.opened_identity = file_identity(self.path)
+        return connection
+
+    def file_replaced(self) -> bool:
+        """Return whether the path now names another file than the one opened, or none."""
+        return file_identity(self.path) != self.opened_identity
+
+    def _close(self, connection: sqlite3.Connection) -> None:
+        if self.file_replaced():
+            # SQLite skips the checkpoint on close when the file has moved, and
+            # leaves the -wal file at the path. The next connection would then
+            # replay those frames onto whatever file now has the name, which
+            # corrupts it. TRUNCATE copies the frames into the old inode and
+            # empties the -wal file first.
+            try:
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as error:
+                logger.warning(
+                    "could not empty the WAL of a replaced database file",
+                    extra={"event": "db.replaced_wal_not_emptied", "dbPath": str(self.path), "detail": str(error)},
+                )
+        super()._close(connection)
+
+
+def database_file_replaced(database: peewee.Database | None) -> bool:
+    """Return whether the file at the served path is no longer the file database opened."""
+    return isinstance(database, ServedDatabase) and database.file_replaced()
 
 
 def create_database_file(path: Path) -> None:
@@ -33,6 +109,9 @@ def create_database_file(path: Path) -> None:
     if path.exists():
         return
 
+    # NOTE: a process killed before the cleanup below leaves its staging
+    # files behind. They are never read, and are not removed later because a
+    # live peer's staging file looks the same.
     staging = path.with_name(f".{path.name}.{os.getpid()}.new")
     try:
         connection = sqlite3.connect(staging)
@@ -49,15 +128,15 @@ def create_database_file(path: Path) -> None:
                 leftover.unlink()
 
 
-def open_database(path: Path) -> peewee.SqliteDatabase:
-    """Connect to path with WAL, foreign keys, synchronous=FULL and a busy timeout.
+def open_database(path: Path) -> ServedDatabase:
+    """Connect to the existing file at path with foreign keys, synchronous=FULL and a busy timeout.
 
     Every transaction begins IMMEDIATE, so that a write transaction takes the
     write lock at BEGIN (waiting up to the busy timeout) instead of failing
     half-way when a second connection writes.
     """
-    database = peewee.SqliteDatabase(
-        str(path),
+    database = ServedDatabase(
+        path,
         pragmas=PRAGMAS,
         lock_type="IMMEDIATE",
         timeout=BUSY_TIMEOUT_MS / 1000,
@@ -66,6 +145,70 @@ def open_database(path: Path) -> peewee.SqliteDatabase:
     )
     database.connect()
     return database
+
+
+def retry_while_locked(action: Callable[[], T], wait_seconds: float, on_wait: Callable[[], None]) -> T:
+    """Run action, running it again while SQLite reports the database locked.
+
+    Each attempt already waits up to the busy timeout. After wait_seconds the
+    last busy error is raised; any other error is raised at once.
+    """
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return action()
+        except (peewee.PeeweeException, sqlite3.Error) as error:
+            if not is_busy(error) or time.monotonic() > deadline:
+                raise
+        on_wait()
+        time.sleep(LOCK_RETRY_PAUSE_SECONDS)
+
+
+def enable_wal(database: peewee.SqliteDatabase, path: Path, wait_seconds: float) -> None:
+    """Switch the file to WAL, which the file keeps; a no-op read when it is WAL already.
+
+    Leaving rollback-journal mode needs every other connection to let go of
+    the file, so this waits for peers up to wait_seconds.
+    """
+
+    def log_wait() -> None:
+        logger.info("waiting for other connections to switch the file to WAL", extra={"event": "boot.wal_switch_wait"})
+
+    mode = retry_while_locked(lambda: database.pragma("journal_mode", "wal"), wait_seconds, log_wait)
+    if str(mode).lower() != "wal":
+        raise SidecarError(
+            DATABASE_UNAVAILABLE,
+            f"Database {path} could not be switched to WAL journal mode (it stays in {mode!r} mode)",
+        )
+
+
+def check_writable(database: peewee.SqliteDatabase, path: Path) -> None:
+    """Raise DATABASE_UNAVAILABLE when SQLite can read the file but not write it.
+
+    When the file cannot be opened for writing (read-only mode bits, an
+    immutable file, a read-only mount), SQLite opens it read-only without a
+    word, and only the first write fails. This creates a table inside a
+    transaction that it rolls back, which writes nothing to the file.
+    """
+    connection = database.connection()
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as error:
+        if is_busy(error):
+            # Another connection is writing the file, so it is writable; the
+            # probe is skipped rather than delaying the boot.
+            return
+        raise
+
+    try:
+        connection.execute('CREATE TABLE "marketing_write_probe" (probe INTEGER)')
+    except sqlite3.Error as error:
+        raise SidecarError(
+            DATABASE_UNAVAILABLE,
+            f"Database {path} can be read but not written: {error}",
+        ) from error
+    finally:
+        connection.execute("ROLLBACK")
 
 
 def raw_connection(database: peewee.SqliteDatabase) -> sqlite3.Connection:

@@ -47,6 +47,24 @@ def is_database_error(error: BaseException) -> bool:
     return find_sqlite_error(error) is not None
 
 
+def sqlite_primary_code(error: BaseException) -> int | None:
+    """Return the primary SQLite result code (SQLITE_BUSY, ...) behind error, if it carries one."""
+    cause = find_sqlite_error(error)
+    error_code = getattr(cause, "sqlite_errorcode", None)
+    return error_code & 0xFF if isinstance(error_code, int) else None
+
+
+def is_busy(error: BaseException) -> bool:
+    """Tell whether error means another connection held the lock past the busy timeout."""
+    cause = find_sqlite_error(error)
+    return cause is not None and (sqlite_primary_code(error) in _BUSY_CODES or "locked" in str(cause))
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Tell whether error comes from the file itself (read-only, full, corrupt, I/O) rather than from the SQL."""
+    return sqlite_primary_code(error) in _UNAVAILABLE_CODES
+
+
 def is_missing_schema(error: BaseException) -> bool:
     cause = find_sqlite_error(error)
     return cause is not None and any(word in str(cause) for word in _MISSING_SCHEMA_WORDS)
@@ -56,8 +74,7 @@ def classify_database_error(error: BaseException, db_path: str) -> SidecarError:
     """Map a database failure on db_path to DATABASE_NOT_READY, _BUSY or _UNAVAILABLE."""
     cause = find_sqlite_error(error) or error
     detail = str(cause)
-    error_code = getattr(cause, "sqlite_errorcode", None)
-    primary_code = error_code & 0xFF if isinstance(error_code, int) else None
+    primary_code = sqlite_primary_code(error)
 
     if any(word in detail for word in _MISSING_SCHEMA_WORDS):
         return SidecarError(

@@ -1,7 +1,8 @@
 """peewee models of the sidecar's tables, bound to the served database at boot.
 
 The tables themselves are created by the migrations; these models only read
-and write them. Times are stored as fixed-width UTC text (see timefmt).
+and write them. Times are stored as fixed-width UTC text (see timefmt). The
+task hot paths use the fixed SQL in task_queries instead.
 """
 
 from __future__ import annotations
@@ -15,25 +16,6 @@ class BaseModel(peewee.Model):
     class Meta:
         database = database_proxy
         legacy_table_names = False
-
-
-class TaskRow(BaseModel):
-    id = peewee.AutoField()
-    name = peewee.TextField()
-    status = peewee.TextField()
-    audience = peewee.TextField()
-    estimated_audience = peewee.IntegerField(null=True)
-    target_count = peewee.IntegerField(default=0)
-    stats_total_contacts = peewee.IntegerField(default=0)
-    message_template = peewee.TextField(null=True)
-    scheduled_at = peewee.TextField(null=True)
-    client_request_id = peewee.TextField(null=True)
-    request_fingerprint = peewee.TextField(null=True)
-    created_at = peewee.TextField()
-    updated_at = peewee.TextField()
-
-    class Meta:
-        table_name = "marketing_tasks"
 
 
 class EventRow(BaseModel):

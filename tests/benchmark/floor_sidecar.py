@@ -1,10 +1,11 @@
 """Minimal marketing sidecar that sets the floor for the benchmark.
 
-It speaks the NDJSON subset of the sidecar protocol that run.py uses, on the
-same tables and pragmas as the real sidecar, but with no validation, no
-migration runner, no logging and no error details. Its timings show what
-Python, sqlite3 and the pipes cost on their own, so run.py reports the real
-sidecar's figures as ratios to these.
+It speaks the NDJSON subset of the sidecar protocol that run.py uses. It
+creates the marketing_ schema below and sets the real sidecar's pragmas (WAL,
+foreign keys, synchronous=FULL, a 5 s busy timeout), but it has no
+validation, no migration runner, no logging and no ErrorInfo in its errors.
+Its timings show what Python, sqlite3 and the pipes cost on their own, so
+run.py reports the real sidecar's figures as ratios to these.
 
 Usage: python floor_sidecar.py --db PATH
 
@@ -42,8 +43,8 @@ TASK_COLUMNS = (
     " created_at, updated_at"
 )
 
-# Base of the screen's audience estimate for each source. A manual audience
-# has no base because its estimate is the number of distinct ids.
+# Base of the screen's audience estimate for each source. For a manual
+# audience the estimate is the number of distinct ids instead.
 ESTIMATE_BASES = {"recent": 150, "tag": 80, "group": 200}
 
 # The tag and group filters select ids through the (name, contact_id) index.
@@ -74,8 +75,8 @@ def format_utc(seconds):
 def open_database(path):
     """Open the database and create any missing table.
 
-    Returns the connection and the names of the schema steps applied, which
-    is empty when the tables already existed.
+    Returns the connection and the names of the schema steps applied now, an
+    empty list when the tables already existed.
     """
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")

@@ -167,12 +167,12 @@ def rebuild_tasks_table(database, task_model):
     """Recreate marketing_tasks in its current definition and copy every row over.
 
     ALTER TABLE adds columns but cannot change a type, NOT NULL or
-    AUTOINCREMENT, so the table is rebuilt the way the SQLite documentation
-    describes: build the new table under another name, copy, drop the old
-    one, rename. The migration runner switches foreign keys off first, so the
-    drop does not cascade to task targets. Columns the current definition does
-    not know are carried over with their declared type, so no data is lost;
-    their constraints and defaults are not. Returns those columns' names.
+    AUTOINCREMENT, so the table is rebuilt: the new table is built under
+    another name, the rows are copied, the old table is dropped and the new
+    one renamed. The migration runner switches foreign keys off first, so the
+    drop does not cascade to task targets. Columns the current definition
+    does not know are carried over with their declared type, so no data is
+    lost, but their constraints and defaults are. Returns those columns' names.
     """
     current = [field.column_name for field in task_model._meta.sorted_fields]
     declared = {column.name: column.data_type for column in database.get_columns("marketing_tasks")}
@@ -196,13 +196,19 @@ def rebuild_tasks_table(database, task_model):
     database.execute_sql(f'ALTER TABLE "{REBUILT_TASKS_TABLE}" RENAME TO "marketing_tasks"')
 
     # A hand-made AUTOINCREMENT table may have issued ids above the highest
-    # row left; they must not be issued again.
+    # row left, and they must not be issued again.
     if highest_id_issued:
-        database.execute_sql(
-            "UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'marketing_tasks'",
-            (highest_id_issued,),
-        )
+        _raise_autoincrement_sequence(database, "marketing_tasks", highest_id_issued)
     return extra
+
+
+def _raise_autoincrement_sequence(database, table, at_least):
+    # sqlite_sequence has a row for a table only once a row was inserted.
+    updated = database.execute_sql(
+        "UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = ?", (at_least, table)
+    ).rowcount
+    if updated == 0:
+        database.execute_sql("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, at_least))
 
 
 def _autoincrement_sequence(database, table):

@@ -40,8 +40,13 @@ def _positive_int(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
+    from sidecar.transport.serve import PROCESS_STOP_SIGNAL
     from sidecar.transport.stdio import claim_stdio
     from sidecar.logs import configure_logging
+
+    # Before boot, so that a SIGTERM during migrations ends the process only
+    # once they are done and the database is closed.
+    PROCESS_STOP_SIGNAL.install()
 
     pipes = claim_stdio()
     listener = configure_logging(args.log_level, pipes.log_stream)

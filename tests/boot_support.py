@@ -1,6 +1,6 @@
 """Files, migration folders and SQLite checks shared by the boot tests.
 
-The tests drive real sidecar processes; this module only prepares their
+The tests drive real sidecar processes, and this module only prepares their
 files and inspects the results with the sqlite3 module.
 """
 
@@ -123,7 +123,7 @@ def _tables(connection: sqlite3.Connection) -> set[str]:
 
 
 def integrity(path: Path) -> list[str]:
-    """Return the rows of PRAGMA integrity_check; ["ok"] for a sound file."""
+    """Return the rows of PRAGMA integrity_check, which are ["ok"] for a sound file."""
     with connect(path) as connection:
         return [row[0] for row in connection.execute("PRAGMA integrity_check")]
 

@@ -215,6 +215,27 @@ class SidecarProcess:
             self.process.kill()
             self.process.wait()
 
+    # --- pipelining and signals -----------------------------------------------
+
+    def send_request(self, method: str, params: Any = None, request_id: Any = None) -> Any:
+        """Send a request without waiting for it; return its id."""
+        if request_id is None:
+            request_id = self.next_id
+            self.next_id += 1
+        message = {"jsonrpc": "2.0", "id": request_id, "method": method}
+        if params is not None:
+            message["params"] = params
+        self.send(message)
+        return request_id
+
+    def read_response(self, request_id: Any, timeout: float = DEFAULT_TIMEOUT) -> tuple[dict[str, Any], list[Any]]:
+        """Read until the response to request_id; return it and the messages before it."""
+        return self.read_until(lambda m: isinstance(m, dict) and "method" not in m and m.get("id") == request_id, timeout)
+
+    def terminate(self) -> None:
+        """Send SIGTERM."""
+        self.process.terminate()
+
     def __enter__(self) -> "SidecarProcess":
         return self
 

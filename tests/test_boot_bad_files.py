@@ -110,8 +110,8 @@ def test_bad_file_degrades_with_cause(case, spawn, tmp_path, tmp_path_factory):
     for process in (serving, migrating):
         assert all(json.loads(raw) for raw in process.raw_lines), "stdout carries only JSON messages"
         assert b"Traceback" not in b"".join(process.stderr_lines)
-    # SQLite may leave its -wal and -shm files beside a read-only database;
-    # no other file, and no database elsewhere, appears.
+    # SQLite may leave its -wal and -shm files beside a read-only database.
+    # No other file appears, and no database elsewhere.
     created = {name for name in files_after - files_before if not name.endswith(("-wal", "-shm"))}
     assert created == set()
     assert listing(data_folder) == []

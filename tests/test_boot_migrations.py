@@ -1,6 +1,6 @@
 """Boot-time migrations: all or nothing, backups, newer files, adoption, progress, rebuilds, reads.
 
-Every test runs real sidecar processes on real SQLite files; temporary
+Every test runs real sidecar processes on real SQLite files. Temporary
 migration folders (MARKETING_SIDECAR_MIGRATIONS_DIR) add broken, extra or
 table-rebuilding migrations to copies of the shipped ones.
 """
@@ -24,7 +24,6 @@ from boot_support import (
     history,
     immutable,
     integrity,
-    log_events,
     logical_dump,
     make_migrations_folder,
     seeded_database,
@@ -119,15 +118,15 @@ def test_backup_written_before_migrating(spawn, tmp_path, tmp_path_factory):
     stamp = datetime.strptime(match["stamp"], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=timezone.utc)
     assert started - timedelta(seconds=1) <= stamp <= datetime.now(timezone.utc)
 
-    # The backup holds the file as it was before the migration.
+    # The backup contains the file as it was before the migration.
     assert integrity(backup) == ["ok"]
     assert history(backup) == shipped_migration_names()
     assert task_names(backup) == list(SEEDED_TASKS)
     assert "marketing_campaigns" in table_names(db_path)
 
-    # The newest three backups of this file are kept; another file's are not touched.
-    kept = sorted(entry.name for entry in tmp_path.glob("marketing.db.backup-*"))
-    assert kept == sorted([old_backups[1].name, old_backups[2].name, backup.name])
+    # The newest three backups of this file are kept, and another file's backups are left alone.
+    kept_backups = sorted(entry.name for entry in tmp_path.glob("marketing.db.backup-*"))
+    assert kept_backups == sorted([old_backups[1].name, old_backups[2].name, backup.name])
     assert other_database_backup.exists()
 
 
@@ -204,6 +203,12 @@ def test_newer_database_left_untouched(spawn, tmp_path, tmp_path_factory):
 # --- adopting a hand-made table ------------------------------------------------------
 
 
+HAND_MADE_TASKS = (
+    "CREATE TABLE marketing_tasks (id INTEGER PRIMARY KEY, name TEXT, status TEXT, target_count INTEGER, "
+    "stats_total_contacts INTEGER, created_at TEXT DEFAULT CURRENT_TIMESTAMP)"
+)
+
+
 def test_hand_made_tasks_table_adopted(spawn, tmp_path):
     reference = tmp_path / "reference.db"
     exit_code, _ = migrate_only(spawn, reference)
@@ -211,10 +216,7 @@ def test_hand_made_tasks_table_adopted(spawn, tmp_path):
 
     hand_made = tmp_path / "marketing.db"
     with connect_new(hand_made) as connection:
-        connection.execute(
-            "CREATE TABLE marketing_tasks (id INTEGER PRIMARY KEY, name TEXT, status TEXT, target_count INTEGER, "
-            "stats_total_contacts INTEGER, created_at TEXT DEFAULT CURRENT_TIMESTAMP)"
-        )
+        connection.execute(HAND_MADE_TASKS)
         connection.executemany(
             "INSERT INTO marketing_tasks (id, name, status, target_count, stats_total_contacts, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
@@ -240,14 +242,40 @@ def test_hand_made_tasks_table_adopted(spawn, tmp_path):
     assert tasks[2]["status"] == "draft"
     assert tasks[2]["statsTotalContacts"] == 5
     assert created["task"]["id"] == 3
-    assert "migration.adopted_table" in log_events(process)
     adopted = [record for record in process.log_records() if record.get("event") == "migration.adopted_table"]
+    assert len(adopted) == 1
     assert adopted[0]["level"] == "warning"
+    assert adopted[0]["rows"] == 2
 
     # The table now has the shape a new file gets: columns, types,
     # NOT NULL, key, AUTOINCREMENT and indexes.
     assert table_shape(hand_made) == table_shape(reference)
     assert integrity(hand_made) == ["ok"]
+
+
+def test_adoption_keeps_extra_columns_and_ids(spawn, tmp_path):
+    db_path = tmp_path / "marketing.db"
+    with connect_new(db_path) as connection:
+        connection.execute(
+            "CREATE TABLE marketing_tasks (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, note TEXT)"
+        )
+        connection.executemany(
+            "INSERT INTO marketing_tasks (name, note) VALUES (?, ?)", [("kept", "a note"), ("deleted", None)]
+        )
+        connection.execute("DELETE FROM marketing_tasks WHERE name = 'deleted'")
+
+    process = spawn(db_path)
+    process.wait_ready()
+    created = process.call("create-marketing-task", {"name": "after adoption", "audience": {"source": "recent"}})
+    assert process.stop() == 0
+
+    # Id 2 was issued before the adoption, so it is never issued again.
+    assert created["task"]["id"] == 3
+    with connect(db_path) as connection:
+        assert connection.execute("SELECT id, name, note FROM marketing_tasks ORDER BY id").fetchall() == [
+            (1, "kept", "a note"),
+            (3, "after adoption", None),
+        ]
 
 
 def table_shape(db_path: Path) -> dict:
@@ -329,7 +357,7 @@ def test_table_rebuild_keeps_target_rows(spawn, tmp_path, tmp_path_factory):
 
 
 def snapshot(db_path: Path) -> dict[str, bytes | None]:
-    """Bytes of the database and its -wal file; the -shm file holds only reader marks."""
+    """Return the bytes of the database and its -wal file. The -shm file contains only reader marks."""
     files = {"db": db_path, "wal": Path(f"{db_path}-wal")}
     return {key: path.read_bytes() if path.exists() else None for key, path in files.items()}
 
@@ -365,7 +393,8 @@ def test_status_creates_no_history_table(spawn, tmp_path):
     before = snapshot(db_path)
     statuses = [process.call("get-status") for _ in range(3)]
 
-    assert [status["pendingMigrations"] for status in statuses] == [[*shipped_migration_names(), "002_broken_halfway"]] * 3
+    pending = [*shipped_migration_names(), "002_broken_halfway"]
+    assert [status["pendingMigrations"] for status in statuses] == [pending] * 3
     assert [status["appliedMigrations"] for status in statuses] == [[]] * 3
     assert snapshot(db_path) == before
     assert table_names(db_path) == {"app_settings"}

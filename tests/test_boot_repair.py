@@ -2,7 +2,7 @@
 
 A connection keeps using the inode it opened, so after os.replace or a
 delete its writes would go to a file no one opens again. Each test checks the
-file at the path itself, not only the sidecar's answers.
+file at the path itself, not only the sidecar's responses.
 """
 
 from __future__ import annotations
@@ -46,14 +46,14 @@ def test_replaced_file_reopened_before_next_call(spawn, tmp_path):
     created = create_task(process, "after the replacement")
     listed = process.call("list-marketing-tasks")
 
-    # The old copy had no marketing tables; the check migrated it again and
+    # The old copy had no marketing tables. The check migrated it again, and
     # the task went into the file now at the path.
     assert task_names(db_path) == ["after the replacement"]
     assert [task["name"] for task in listed["tasks"]] == ["after the replacement"]
     assert created["id"] == 1
     assert history(db_path) == shipped_migration_names()
-    assert log_events(process).count("db.file_replaced") == 1
     assert process.stop() == 0
+    assert log_events(process).count("db.file_replaced") == 1
     # The old connection's -wal frames were not replayed onto the new file.
     assert integrity(db_path) == ["ok"]
     assert task_names(db_path) == ["after the replacement"]
@@ -66,8 +66,8 @@ def test_deleted_file_recreated_before_next_call(spawn, tmp_path, tmp_path_facto
     process = spawn(db_path)
     process.wait_ready()
     create_task(process, "before the delete")
-    # Only the database goes; its -wal and -shm files stay, as they do when
-    # a user deletes the one file they see.
+    # Only the database is deleted. Its -wal and -shm files stay, as they do
+    # when a user deletes the one file they see.
     db_path.unlink()
 
     created = create_task(process, "after the delete")
@@ -117,8 +117,8 @@ def test_dropped_schema_recreated_on_next_call(spawn, db_path):
     assert created["id"] == 1
     assert task_names(db_path) == ["after the drop"]
     assert history(db_path) == shipped_migration_names()
-    assert "db.schema_missing" in log_events(process)
     assert process.stop() == 0
+    assert "db.schema_missing" in log_events(process)
 
 
 def test_dropped_table_reports_not_ready(spawn, db_path):

@@ -21,7 +21,7 @@ PARTIAL_SUFFIX = ".partial"
 
 
 def backup_name_pattern(db_path: Path) -> re.Pattern[str]:
-    """Match the names of db_path's finished backups; the stamp group sorts them by time."""
+    """Return a pattern for the names of db_path's finished backups, whose stamp group sorts by time."""
     return re.compile(rf"^{re.escape(db_path.name)}\.backup-.+-(?P<stamp>{STAMP_PATTERN})\.db$")
 
 
@@ -93,8 +93,11 @@ def prune_old_backups(db_path: Path) -> None:
     try:
         entries = list(db_path.parent.iterdir())
     except OSError as error:
-        # The backup is written; old ones stay until a later boot can list them.
-        logger.warning("old backups could not be listed", extra={"event": "boot.backup_prune_failed", "detail": str(error)})
+        # The new backup is complete, so only the pruning is skipped. Older
+        # backups stay until a later boot can list them.
+        logger.warning(
+            "old backups could not be listed", extra={"event": "boot.backup_prune_failed", "detail": str(error)}
+        )
         return
 
     stamped = []

@@ -196,8 +196,8 @@ class _migration_lock:
             self.transaction.__exit__(exc_type, exc, traceback)
         except peewee.PeeweeException as rollback_error:
             # Some failures (a full disk, an I/O error) make SQLite roll back
-            # by itself; the ROLLBACK that follows then fails, and that error
-            # must not hide the one that explains what happened.
+            # by itself, so the ROLLBACK that follows fails. That second error
+            # must not hide the first one, which explains what happened.
             logger.warning(
                 "rollback after a failed migration failed",
                 extra={"event": "boot.migration_rollback_failed", "detail": str(rollback_error)},

@@ -80,8 +80,8 @@ def _migrate(report: BootReport, on_progress: ProgressCallback) -> None:
     migration_runner.reject_unknown_migrations(plan, report.db_path)
     report.applied, report.pending = plan.applied, plan.pending
 
-    # The first writes of the boot, made only once the plan showed that this
-    # build can serve the file.
+    # These are the boot's first writes. They come only after the plan has
+    # shown that this build can serve the file, so a rejected file stays as it was.
     enable_wal(database, report.db_path, migration_runner.MIGRATION_LOCK_WAIT_SECONDS)
     check_writable(database, report.db_path)
 
@@ -135,6 +135,8 @@ def _as_unavailable(error: BaseException, db_path: Path) -> SidecarError:
 
 def status_plan(report: BootReport) -> tuple[list[str], list[str]]:
     """Re-read applied and pending migrations for get-status, writing nothing."""
+    # NOTE: after the file at the path was replaced, this still reads the
+    # file that was opened; the next data method reopens the path.
     if report.database is None:
         return report.applied, report.pending
     try:

@@ -94,7 +94,7 @@ METHOD_TABLE: dict[str, tuple[type[BaseModel], Handler, bool]] = {
     "upsert-contacts": (UpsertContactsParams, lambda ctx, p: contacts.upsert_contacts(ctx.database, p, ctx.now), True),
     "list-marketing-tasks": (ListMarketingTasksParams, lambda ctx, p: TaskService(ctx.database, ctx.now).list(p), True),
     "get-marketing-task": (GetMarketingTaskParams, lambda ctx, p: TaskService(ctx.database, ctx.now).get(p.id), True),
-    "list-events": (ListEventsParams, lambda ctx, p: events.list_events(p), True),
+    "list-events": (ListEventsParams, lambda ctx, p: events.list_events(ctx.database, p), True),
     "get-status": (EmptyParams, _get_status, False),
     "shutdown": (EmptyParams, _shutdown, False),
     "rpc.discover": (EmptyParams, _discover, False),

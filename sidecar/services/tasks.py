@@ -47,27 +47,70 @@ def request_fingerprint(fields: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _scheduled_at_text(params: CreateMarketingTaskParams) -> str | None:
+    if params.scheduled_at is None:
+        return None
+    try:
+        return to_utc_text(params.scheduled_at)
+    except OverflowError:
+        # 0001-01-01T00:00:00+14:00 is a valid time whose UTC date is before year 1.
+        reason = "time in UTC is outside the years 1 to 9999"
+        raise validation_failed(f"Invalid params: scheduledAt: {reason}", [FieldError("scheduledAt", reason)]) from None
+
+
+def _is_client_request_id_conflict(error: peewee.IntegrityError) -> bool:
+    return "marketing_tasks.client_request_id" in str(error)
+
+
 class TaskService:
     def __init__(self, database: peewee.SqliteDatabase, now: Callable[[], str]) -> None:
         self.database = database
         self.now = now
 
     def create(self, params: CreateMarketingTaskParams) -> CreateOutcome:
-        """Store the task, its target rows and its event in one transaction."""
+        """Store the task, its target rows and its event in one transaction.
+
+        A clientRequestId already stored returns its task as replayed when the
+        params match, and raises IDEMPOTENCY_CONFLICT when they differ. The
+        lookup runs inside the write transaction, which begins IMMEDIATE, so
+        a second sidecar on the same file waits for the first one's commit
+        and then finds its row. The unique index on client_request_id backs
+        this up: should an insert still hit it, the stored task is returned
+        as a replay (or the conflict raised).
+        """
         stored = {
             "name": params.name,
             "audience": params.audience.model_dump_json(),
             "estimated_audience": params.estimated_audience,
             "message_template": params.message_template,
-            "scheduled_at": to_utc_text(params.scheduled_at) if params.scheduled_at else None,
+            "scheduled_at": _scheduled_at_text(params),
         }
         fingerprint = request_fingerprint(stored)
 
+        try:
+            return self._create_or_replay(params, stored, fingerprint)
+        except peewee.IntegrityError as error:
+            if params.client_request_id is None or not _is_client_request_id_conflict(error):
+                raise
+            conflict = error
+
+        logger.warning(
+            "clientRequestId was stored by another writer during the create; replaying its task",
+            extra={"event": "task.key_race", "clientRequestId": params.client_request_id},
+        )
+        with self.database.atomic():
+            earlier = self._find_by_client_request_id(params.client_request_id)
+        if earlier is None:
+            raise conflict
+        return self._replay(earlier, fingerprint)
+
+    def _find_by_client_request_id(self, client_request_id: str) -> tuple | None:
+        return self.database.execute_sql(task_queries.SELECT_BY_CLIENT_REQUEST_ID, (client_request_id,)).fetchone()
+
+    def _create_or_replay(self, params: CreateMarketingTaskParams, stored: dict[str, Any], fingerprint: str) -> CreateOutcome:
         with self.database.atomic():
             if params.client_request_id is not None:
-                earlier = self.database.execute_sql(
-                    task_queries.SELECT_BY_CLIENT_REQUEST_ID, (params.client_request_id,)
-                ).fetchone()
+                earlier = self._find_by_client_request_id(params.client_request_id)
                 if earlier is not None:
                     return self._replay(earlier, fingerprint)
 

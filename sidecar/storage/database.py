@@ -52,8 +52,8 @@ class ServedDatabase(peewee.SqliteDatabase):
 
     A connection keeps using the inode it opened. Once the path is replaced
     (os.replace of an older copy) or deleted, the connection's writes land in
-    a file that no one will ever open again; file_replaced() tells the caller
-    to reopen the path instead.
+    a file that no one will ever open again. file_replaced() detects that, so
+    that the caller can reopen the path first.
     """
 
     def __init__(self, path: Path, **kwargs) -> None:
@@ -148,10 +148,10 @@ def open_database(path: Path) -> ServedDatabase:
 
 
 def retry_while_locked(action: Callable[[], T], wait_seconds: float, on_wait: Callable[[], None]) -> T:
-    """Run action, running it again while SQLite reports the database locked.
+    """Run action, and run it again while SQLite reports the database locked.
 
     Each attempt already waits up to the busy timeout. After wait_seconds the
-    last busy error is raised; any other error is raised at once.
+    last busy error is raised. Any other error is raised at once.
     """
     deadline = time.monotonic() + wait_seconds
     while True:
@@ -165,10 +165,11 @@ def retry_while_locked(action: Callable[[], T], wait_seconds: float, on_wait: Ca
 
 
 def enable_wal(database: peewee.SqliteDatabase, path: Path, wait_seconds: float) -> None:
-    """Switch the file to WAL, which the file keeps; a no-op read when it is WAL already.
+    """Switch the file to WAL journal mode, which is stored in the file itself.
 
-    Leaving rollback-journal mode needs every other connection to let go of
-    the file, so this waits for peers up to wait_seconds.
+    On a file already in WAL mode this only reads. Leaving rollback-journal
+    mode needs every other connection to release the file, so this waits for
+    peers up to wait_seconds.
     """
 
     def log_wait() -> None:
@@ -186,19 +187,23 @@ def check_writable(database: peewee.SqliteDatabase, path: Path) -> None:
     """Raise DATABASE_UNAVAILABLE when SQLite can read the file but not write it.
 
     When the file cannot be opened for writing (read-only mode bits, an
-    immutable file, a read-only mount), SQLite opens it read-only without a
-    word, and only the first write fails. This creates a table inside a
+    immutable file, a read-only mount), SQLite opens it read-only without an
+    error, and only the first write fails. This probe creates a table inside a
     transaction that it rolls back, which writes nothing to the file.
     """
     connection = database.connection()
     try:
         connection.execute("BEGIN IMMEDIATE")
     except sqlite3.Error as error:
-        if is_busy(error):
-            # Another connection is writing the file, so it is writable; the
-            # probe is skipped rather than delaying the boot.
-            return
-        raise
+        if not is_busy(error):
+            raise
+        # Another connection held the write lock past the busy timeout, so the
+        # file is writable and the probe is not retried.
+        logger.info(
+            "write probe skipped while another connection writes",
+            extra={"event": "boot.write_probe_skipped", "dbPath": str(path)},
+        )
+        return
 
     try:
         connection.execute('CREATE TABLE "marketing_write_probe" (probe INTEGER)')

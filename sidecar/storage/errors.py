@@ -55,13 +55,13 @@ def sqlite_primary_code(error: BaseException) -> int | None:
 
 
 def is_busy(error: BaseException) -> bool:
-    """Tell whether error means another connection held the lock past the busy timeout."""
+    """Return whether error means that another connection held the lock past the busy timeout."""
     cause = find_sqlite_error(error)
     return cause is not None and (sqlite_primary_code(error) in _BUSY_CODES or "locked" in str(cause))
 
 
 def is_unavailable(error: BaseException) -> bool:
-    """Tell whether error comes from the file itself (read-only, full, corrupt, I/O) rather than from the SQL."""
+    """Return whether error comes from the file itself (read-only, full, corrupt, I/O) rather than from the SQL."""
     return sqlite_primary_code(error) in _UNAVAILABLE_CODES
 
 

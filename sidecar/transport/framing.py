@@ -80,9 +80,11 @@ class ContentLengthReader:
 
             length = int(length_text)
             if length > self.max_message_bytes:
+                # The error is reported before the body is skipped, so that
+                # the client gets it while it may still be sending.
+                yield Frame(None, f"Message of {length} bytes exceeds the limit of {self.max_message_bytes} bytes and was skipped")
                 if not self._skip(length):
                     return
-                yield Frame(None, f"Message exceeds the limit of {self.max_message_bytes} bytes and was skipped")
                 continue
 
             body = self.stream.read(length)

@@ -168,13 +168,8 @@ class SidecarProcess:
 
     def request(self, method: str, params: Any = None, timeout: float = DEFAULT_TIMEOUT) -> tuple[dict[str, Any], list[Any]]:
         """Send a request; return its response and the other messages read before it."""
-        request_id = self.next_id
-        self.next_id += 1
-        message = {"jsonrpc": "2.0", "id": request_id, "method": method}
-        if params is not None:
-            message["params"] = params
-        self.send(message)
-        return self.read_until(lambda m: "method" not in m and m.get("id") == request_id, timeout)
+        request_id = self.send_request(method, params)
+        return self.read_response(request_id, timeout)
 
     def call(self, method: str, params: Any = None, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
         """Send a request and return its result; fail on an error response."""

@@ -1,0 +1,29 @@
+// Generated from schemas/json/create-marketing-task.params.json by `npm run generate-types` in tests/node; do not edit.
+
+export interface CreateMarketingTaskParams {
+  name: string;
+  audience: Audience;
+  estimatedAudience?: number | null;
+  messageTemplate?: string | null;
+  scheduledAt?: string | null;
+  clientRequestId?: string | null;
+}
+export interface Audience {
+  source: "recent" | "tag" | "group" | "manual";
+  /**
+   * @maxItems 1000
+   */
+  tags?: string[];
+  /**
+   * @maxItems 1000
+   */
+  groups?: string[];
+  /**
+   * The contacts' externalId strings
+   *
+   * @maxItems 100000
+   */
+  contactIds?: string[];
+  minIntentScore?: number;
+  recentDays?: number;
+}

@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from typing_extensions import NotRequired, TypedDict
 
 MAX_MANUAL_CONTACTS = 100_000
 MAX_UPSERT_CONTACTS = 10_000
@@ -148,13 +149,21 @@ class EstimateAudienceParams(WireModel):
     audience: Audience
 
 
-class ContactInput(WireModel):
-    external_id: ExternalId
-    display_name: Annotated[str, Field(max_length=200)] = ""
-    intent_score: Percent = 0
-    last_contacted_at: Optional[OffsetDatetime] = None
-    tags: Optional[list[Label]] = Field(default=None, description="Replaces the stored tags when given")
-    groups: Optional[list[Label]] = Field(default=None, description="Replaces the stored groups when given")
+class ContactInput(TypedDict):
+    """One contact of upsert-contacts, keyed by its camelCase wire names.
+
+    A TypedDict rather than a model: one call carries up to 10,000 contacts,
+    and validated dicts take about a third of the memory of model instances.
+    """
+
+    __pydantic_config__ = ConfigDict(extra="forbid", strict=True)
+
+    externalId: ExternalId
+    displayName: NotRequired[Annotated[str, Field(max_length=200, description='Default ""')]]
+    intentScore: NotRequired[Annotated[Percent, Field(description="Default 0")]]
+    lastContactedAt: NotRequired[Optional[OffsetDatetime]]
+    tags: NotRequired[Optional[Annotated[list[Label], Field(description="Replaces the stored tags when given")]]]
+    groups: NotRequired[Optional[Annotated[list[Label], Field(description="Replaces the stored groups when given")]]]
 
 
 class UpsertContactsParams(WireModel):

@@ -5,17 +5,13 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from sidecar.transport.framing import ContentLengthReader, NdjsonReader
 from sidecar_process import sidecar_command
-
-NODE_CLIENT_DIR = Path(__file__).parent / "node"
 
 
 def frame(message) -> bytes:
@@ -207,18 +203,9 @@ def test_ndjson_output_has_one_message_per_line(sidecar):
 # --- a real Node client --------------------------------------------------------------
 
 
-def node_client_missing() -> str | None:
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        return "node and npm are not installed"
-    if not (NODE_CLIENT_DIR / "node_modules" / "vscode-jsonrpc").is_dir():
-        return "tests/node/node_modules is missing; run `npm ci` in tests/node"
-    return None
-
-
-@pytest.mark.skipif(node_client_missing() is not None, reason=str(node_client_missing()))
-def test_node_vscode_jsonrpc_client(db_path):
+def test_node_vscode_jsonrpc_client(node_project, db_path):
     completed = subprocess.run(
-        ["node", str(NODE_CLIENT_DIR / "client.mjs"), str(db_path)],
+        ["node", str(node_project / "client.mjs"), str(db_path)],
         env={**os.environ, "SIDECAR_COMMAND": json.dumps(sidecar_command())},
         capture_output=True,
         timeout=90,

@@ -17,6 +17,7 @@ marketing-task-created notification that the create queues right after it.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any
 
@@ -149,6 +150,9 @@ class Dispatcher:
         def method(context: ServerContext, /, **params: Any):
             return self._call(name, params)
 
+        # jsonrpcserver checks the params against inspect.signature(method) on
+        # every call; a precomputed __signature__ spares rebuilding it each time.
+        method.__signature__ = inspect.signature(method)
         return method
 
     def _call(self, name: str, params: Any):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Callable
 
 import peewee
@@ -27,7 +28,7 @@ def upsert_contacts(
     database: peewee.SqliteDatabase, params: UpsertContactsParams, now: Callable[[], str]
 ) -> UpsertContactsResult:
     # A later item with the same externalId wins, as if the items ran in order.
-    contacts: dict[str, ContactInput] = {contact.external_id: contact for contact in params.contacts}
+    contacts: dict[str, ContactInput] = {contact["externalId"]: contact for contact in params.contacts}
     external_ids_json = json.dumps(list(contacts))
     timestamp = now()
 
@@ -39,22 +40,26 @@ def upsert_contacts(
             _UPSERT_CONTACT,
             [
                 (
-                    contact.external_id,
-                    contact.display_name,
-                    contact.intent_score,
-                    to_utc_text(contact.last_contacted_at) if contact.last_contacted_at else None,
+                    external_id,
+                    contact.get("displayName", ""),
+                    contact.get("intentScore", 0),
+                    _utc_text_or_none(contact.get("lastContactedAt")),
                     timestamp,
                     timestamp,
                 )
-                for contact in contacts.values()
+                for external_id, contact in contacts.items()
             ],
         )
 
         ids = dict(connection.execute(_IDS_BY_EXTERNAL_ID, (external_ids_json,)).fetchall())
-        _replace_labels(connection, "marketing_contact_tags", "tag", ids, {k: c.tags for k, c in contacts.items()})
-        _replace_labels(connection, "marketing_contact_groups", "group_name", ids, {k: c.groups for k, c in contacts.items()})
+        _replace_labels(connection, "marketing_contact_tags", "tag", ids, {key: contact.get("tags") for key, contact in contacts.items()})
+        _replace_labels(connection, "marketing_contact_groups", "group_name", ids, {key: contact.get("groups") for key, contact in contacts.items()})
 
     return UpsertContactsResult(inserted=len(contacts) - len(existing), updated=len(existing))
+
+
+def _utc_text_or_none(moment: datetime | None) -> str | None:
+    return to_utc_text(moment) if moment is not None else None
 
 
 def _replace_labels(connection, table: str, column: str, ids: dict[str, int], labels: dict[str, list[str] | None]) -> None:

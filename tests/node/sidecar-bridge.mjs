@@ -787,4 +787,3 @@ export class SidecarBridge extends EventEmitter {
 function errorMessage(error) {
   return error instanceof Error ? error.message : String(error);
 }
-const x = /** @type {number} */ ("s");

@@ -143,6 +143,12 @@ def adopt_hand_made_tasks_table(database, task_model):
         "UPDATE marketing_tasks SET status = 'draft' WHERE status IS NULL OR status NOT IN ('draft', 'scheduled')"
     ).rowcount
     database.execute_sql("UPDATE marketing_tasks SET name = '' WHERE name IS NULL")
+    # A row without a readable audience would fail the rebuild's NOT NULL or
+    # every later read; it gets the audience that the added column defaults to.
+    database.execute_sql(
+        "UPDATE marketing_tasks SET audience = '{\"source\": \"recent\"}' "
+        "WHERE audience IS NULL OR NOT json_valid(audience)"
+    )
     database.execute_sql("UPDATE marketing_tasks SET target_count = 0 WHERE target_count IS NULL")
     database.execute_sql(
         "UPDATE marketing_tasks SET stats_total_contacts = target_count "

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, Optional
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -41,15 +43,34 @@ class WireModel(BaseModel):
     )
 
 
-def _require_text(value: Any) -> Any:
-    # The fields below are validated in lax mode so that ISO 8601 text parses,
-    # but lax mode would also take a Unix timestamp; only text is accepted.
-    if not isinstance(value, str):
-        raise ValueError("must be an ISO 8601 string with a UTC offset, e.g. 2026-12-05T09:00:00+08:00")
+_ISO_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+_OFFSET_TIME_EXAMPLE = "e.g. 2026-12-05T09:00:00+08:00"
+
+
+def _require_iso_text(value: Any) -> Any:
+    # These fields are validated in lax mode so that ISO 8601 text parses,
+    # but lax mode also takes a Unix timestamp, as a number or as text like
+    # "0"; only an ISO 8601 date and time is accepted.
+    if not isinstance(value, str) or not _ISO_DATE_TIME.match(value):
+        raise ValueError(f"must be an ISO 8601 date and time with a UTC offset, {_OFFSET_TIME_EXAMPLE}")
     return value
 
 
-OffsetDatetime = Annotated[AwareDatetime, BeforeValidator(_require_text), Field(strict=False)]
+def _require_utc_year_in_range(value: datetime) -> datetime:
+    # 0001-01-01T00:00:00+14:00 is a valid local time whose UTC date falls
+    # before year 1, which no stored or returned time can hold.
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("time in UTC is outside the years 1 to 9999") from None
+
+
+OffsetDatetime = Annotated[
+    AwareDatetime,
+    BeforeValidator(_require_iso_text),
+    AfterValidator(_require_utc_year_in_range),
+    Field(strict=False),
+]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Percent = Annotated[int, Field(ge=0, le=100)]

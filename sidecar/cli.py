@@ -59,13 +59,15 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace, pipes: Any) -> int:
     from sidecar.boot.paths import resolve_db_path
     from sidecar.boot.startup import boot_database
+    from sidecar.transport.serve import PROCESS_STOP_SIGNAL
     from sidecar.transport.writer import OutputClosed, ProtocolWriter
 
     if pipes.protocol_out is None:
         logger.error("stdout is missing; nothing can be answered", extra={"event": "sidecar.no_stdout"})
         return EXIT_OK
 
-    writer = ProtocolWriter(pipes.protocol_out, args.framing)
+    # --migrate-only prints one JSON line whatever the framing, for scripts.
+    writer = ProtocolWriter(pipes.protocol_out, "ndjson" if args.migrate_only else args.framing)
     db_path = resolve_db_path(args.db)
     logger.info("sidecar starting", extra={"event": "sidecar.start", "version": __version__, "pid": os.getpid(), "dbPath": str(db_path)})
 
@@ -74,8 +76,9 @@ def run(args: argparse.Namespace, pipes: Any) -> int:
         if not args.migrate_only:
             writer.notify("migration-progress", {"name": name, "index": index, "total": total})
 
+    report = None
     try:
-        report = boot_database(db_path, report_progress)
+        report = boot_database(db_path, report_progress, should_stop=lambda: PROCESS_STOP_SIGNAL.received)
         if args.migrate_only:
             return _finish_migrate_only(writer, report, args.locale)
         _announce_boot(writer, report, args.locale)
@@ -83,9 +86,8 @@ def run(args: argparse.Namespace, pipes: Any) -> int:
     except OutputClosed:
         logger.warning("stdout closed; stopping", extra={"event": "sidecar.stdout_closed"})
     finally:
-        report_database = locals().get("report")
-        if report_database is not None and report_database.database is not None:
-            report_database.database.close()
+        if report is not None and report.database is not None:
+            report.database.close()
     logger.info("sidecar stopped", extra={"event": "sidecar.stop"})
     return EXIT_OK
 

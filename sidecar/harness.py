@@ -944,7 +944,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     script_lines: Optional[list[str]] = None
     if options.script is not None:
         try:
-            script_lines = options.script.read_text(encoding="utf-8-sig").splitlines()
+            # Split on newlines only: str.splitlines also breaks at U+2028 and
+            # U+0085, which may sit inside a JSON string of a call.
+            script_text = options.script.read_text(encoding="utf-8-sig")
+            script_lines = [line.rstrip("\r") for line in script_text.split("\n")]
         except (OSError, UnicodeDecodeError) as error:
             print(f"marketing-sidecar-harness: cannot read script {options.script}: {error}",
                   file=sys.stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from boot_support import (
 )
 
 from sidecar.messages import user_message
+from sidecar_process import sidecar_command
 
 BACKUP_NAME = re.compile(r"^marketing\.db\.backup-(?P<version>.+)-(?P<stamp>\d{8}T\d{12}Z)\.db$")
 
@@ -400,3 +402,37 @@ def test_status_creates_no_history_table(spawn, tmp_path):
     assert table_names(db_path) == {"app_settings"}
     assert process.stop() == 0
     assert table_names(db_path) == {"app_settings"}
+
+
+def test_migrate_only_prints_a_line_under_content_length(db_path):
+    """--migrate-only prints one JSON line even when the framing flag asks for Content-Length frames."""
+    result = subprocess.run(
+        [*sidecar_command(), "--db", str(db_path), "--migrate-only", "--framing", "content-length"],
+        capture_output=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0
+    lines = result.stdout.decode("utf-8").splitlines()
+    assert len(lines) == 1
+    assert json.loads(lines[0])["success"] is True
+
+
+def test_adoption_repairs_missing_or_unreadable_audience(spawn, tmp_path):
+    db_path = tmp_path / "marketing.db"
+    with connect_new(db_path) as connection:
+        connection.execute(
+            "CREATE TABLE marketing_tasks (id INTEGER PRIMARY KEY, name TEXT, status TEXT, audience TEXT, "
+            "target_count INTEGER, stats_total_contacts INTEGER, created_at TEXT)"
+        )
+        connection.executemany(
+            "INSERT INTO marketing_tasks VALUES (?, ?, 'draft', ?, 0, 0, '2026-12-01 10:00:00')",
+            [(1, "no audience", None), (2, "broken audience", "{not json")],
+        )
+
+    process = spawn(db_path)
+    process.wait_ready()
+    listed = process.call("list-marketing-tasks")
+    assert process.stop() == 0
+
+    assert [task["audience"]["source"] for task in listed["tasks"]] == ["recent", "recent"]

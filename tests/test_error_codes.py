@@ -92,5 +92,16 @@ def test_degraded_sidecar_answers_data_methods_not_ready(spawn, tmp_path):
 
     error = sidecar.call_error("create-marketing-task", {"name": "a", "audience": {"source": "recent"}})
     assert error["code"] == "DATABASE_NOT_READY"
+    invalid_params = sidecar.call_error("get-marketing-task", {"id": 0})
+    assert invalid_params["code"] == "DATABASE_NOT_READY"
     assert sidecar.call("get-status", {})["state"] == "degraded"
     assert garbage.read_bytes() == b"this is not a database" * 100
+
+
+@pytest.mark.parametrize("cursor", ["YmVmb3JlOsKz", "not-a-cursor", "YmVmb3JlOi0x", ""])
+def test_foreign_cursor_is_validation_error(sidecar, cursor):
+    # "YmVmb3JlOsKz" is "before:" and a superscript three, a digit to
+    # str.isdigit that int() rejects.
+    error = sidecar.call_error("list-marketing-tasks", {"cursor": cursor})
+    assert error["code"] == "VALIDATION_FAILED"
+    assert [field["path"] for field in error["fields"]] == ["cursor"]

@@ -786,3 +786,15 @@ def test_real_interactive_returns_sidecar_status(tmp_path):
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "← #1 ok {" in completed.stdout
     assert "→ shutdown #2" in completed.stdout
+
+
+@requires_sidecar
+def test_real_line_separator_inside_json_string(tmp_path):
+    # U+2028 and U+0085 are line breaks to str.splitlines but not to the
+    # script format, whose lines end at a newline only.
+    script = 'create-marketing-task {"name": "a\u2028b\u0085c", "audience": {"source": "recent"}}\n'
+    completed = _run_real(tmp_path, script)
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "METHOD_NOT_FOUND" not in completed.stdout
+    assert "↯ marketing-task-created {" in completed.stdout

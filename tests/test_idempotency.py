@@ -71,10 +71,21 @@ def test_same_meaning_counts_as_same_params(sidecar):
     assert after == []
 
 
+def test_audience_list_order_does_not_matter(sidecar):
+    """A retry that lists the same tags in another order is the same request."""
+    first, _ = create(sidecar, create_params("k-order", audience={"source": "tag", "tags": ["a", "b"]}))
+    second, after = create(sidecar, create_params("k-order", audience={"source": "tag", "tags": ["b", "a", "a"]}))
+
+    assert second["result"]["replayed"] is True
+    assert second["result"]["task"]["id"] == first["result"]["task"]["id"]
+    assert after == []
+
+
 @pytest.mark.parametrize(
     "changed",
     [
         {"name": "another name"},
+        {"audience": {"source": "tag", "tags": ["a", "c"]}},
         {"audience": {"source": "recent", "minIntentScore": 10}},
         {"messageTemplate": "hello"},
         {"estimatedAudience": 5},

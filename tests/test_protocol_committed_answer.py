@@ -61,7 +61,8 @@ def shared(tmp_path_factory):
 
 def expected_utc(text: str) -> str:
     moment = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # The year is padded by hand: strftime's %Y gives "1", not "0001", on Linux.
+    return f"{moment.year:04d}-" + moment.strftime("%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def stored_row(db_path: str, task_id: int) -> tuple:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 from pathlib import Path
 
@@ -183,3 +184,34 @@ def test_utf8_in_content_length_under_c_locale(spawn, db_path):
 
     assert task["name"] == NAMES[2]
     assert stored_names(db_path) == [NAMES[2]]
+
+
+@posix_only
+def test_sigint_while_idle_exits_0(sidecar):
+    sidecar.process.send_signal(signal.SIGINT)
+
+    assert sidecar.wait_exit() == 0
+    assert b"Traceback" not in b"".join(sidecar.stderr_lines)
+
+
+@posix_only
+def test_sigterm_while_boot_waits_for_lock(spawn, tmp_path):
+    # A file in rollback-journal mode whose lock another app holds: boot waits
+    # to switch it to WAL. A stop signal must end that wait, not outlast it.
+    db_path = tmp_path / "locked.db"
+    holder = sqlite3.connect(db_path, isolation_level=None)
+    holder.execute("CREATE TABLE host_table (x)")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO host_table VALUES (1)")
+    try:
+        process = spawn(db_path)
+        process.wait_log("boot.wal_switch_wait")
+        process.terminate()
+        boot, _ = process.wait_boot(timeout=15)
+        assert process.wait_exit(timeout=15) == 0
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+    assert boot["method"] == "sidecar-degraded"
+    assert boot["params"]["error"]["code"] == "DATABASE_BUSY"

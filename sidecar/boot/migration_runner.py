@@ -147,6 +147,7 @@ def apply_pending_migrations(
     db_path: Path,
     folder: Path,
     on_progress: ProgressCallback,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> MigrationOutcome:
     """Apply every pending migration in one IMMEDIATE transaction, or none of them.
 
@@ -159,7 +160,7 @@ def apply_pending_migrations(
     """
     database.pragma("foreign_keys", 0)
     try:
-        with _migration_lock(database, db_path):
+        with _migration_lock(database, db_path, should_stop):
             return _apply_under_lock(database, db_path, folder, on_progress)
     finally:
         database.pragma("foreign_keys", 1)
@@ -168,9 +169,10 @@ def apply_pending_migrations(
 class _migration_lock:
     """Begin the IMMEDIATE transaction, waiting past the busy timeout for a migrating peer."""
 
-    def __init__(self, database: peewee.SqliteDatabase, db_path: Path) -> None:
+    def __init__(self, database: peewee.SqliteDatabase, db_path: Path, should_stop: Callable[[], bool]) -> None:
         self.database = database
         self.db_path = db_path
+        self.should_stop = should_stop
         self.transaction = database.transaction()
 
     def __enter__(self) -> None:
@@ -178,10 +180,16 @@ class _migration_lock:
             logger.info("waiting for another process to release the migration lock", extra={"event": "boot.migration_lock_wait"})
 
         try:
-            retry_while_locked(self.transaction.__enter__, MIGRATION_LOCK_WAIT_SECONDS, log_wait)
+            retry_while_locked(self.transaction.__enter__, MIGRATION_LOCK_WAIT_SECONDS, log_wait, self.should_stop)
         except peewee.OperationalError as error:
             if not is_busy(error):
                 raise
+            if self.should_stop():
+                raise SidecarError(
+                    DATABASE_BUSY,
+                    f"Boot stopped on a stop signal while database {self.db_path} was locked by another process; "
+                    "no migration was applied",
+                ) from error
             raise SidecarError(
                 DATABASE_BUSY,
                 f"Database {self.db_path} stayed locked for {MIGRATION_LOCK_WAIT_SECONDS:.0f} s "

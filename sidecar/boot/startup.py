@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from typing import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,11 @@ class BootReport:
         return self.applied[-1] if self.applied else None
 
 
-def boot_database(db_path: Path, on_progress: ProgressCallback) -> BootReport:
+def boot_database(
+    db_path: Path,
+    on_progress: ProgressCallback,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> BootReport:
     """Open db_path, apply pending migrations and check the tables; never raises a SidecarError."""
     started = time.perf_counter()
     report = BootReport(db_path=db_path)
@@ -46,7 +51,7 @@ def boot_database(db_path: Path, on_progress: ProgressCallback) -> BootReport:
         _check_path_is_usable(db_path)
         create_database_file(db_path)
         report.database = open_database(db_path)
-        _migrate(report, on_progress)
+        _migrate(report, on_progress, should_stop)
     except SidecarError as error:
         report.error = error
     except (peewee.PeeweeException, sqlite3.Error, OSError) as error:
@@ -71,7 +76,7 @@ def boot_database(db_path: Path, on_progress: ProgressCallback) -> BootReport:
     return report
 
 
-def _migrate(report: BootReport, on_progress: ProgressCallback) -> None:
+def _migrate(report: BootReport, on_progress: ProgressCallback, should_stop: Callable[[], bool]) -> None:
     database = report.database
     connection = database.connection()
     folder = migration_runner.shipped_migrations_folder()
@@ -82,11 +87,11 @@ def _migrate(report: BootReport, on_progress: ProgressCallback) -> None:
 
     # These are the boot's first writes. They come only after the plan has
     # shown that this build can serve the file, so a rejected file stays as it was.
-    enable_wal(database, report.db_path, migration_runner.MIGRATION_LOCK_WAIT_SECONDS)
+    enable_wal(database, report.db_path, migration_runner.MIGRATION_LOCK_WAIT_SECONDS, should_stop)
     check_writable(database, report.db_path)
 
     if plan.pending:
-        outcome = migration_runner.apply_pending_migrations(database, report.db_path, folder, on_progress)
+        outcome = migration_runner.apply_pending_migrations(database, report.db_path, folder, on_progress, should_stop)
         report.applied_now, report.backup_path = outcome.applied_now, outcome.backup_path
         plan = migration_runner.plan_migrations(connection, folder)
         report.applied, report.pending = plan.applied, plan.pending

@@ -107,12 +107,14 @@ def call_method(context: ServerContext, name: str, raw_params: Any) -> dict[str,
     Raises SidecarError for every failure the client should see typed.
     """
     params_model, handler, needs_database = METHOD_TABLE[name]
-    params = validate_params(params_model, raw_params)
+    # A degraded sidecar answers every data method DATABASE_NOT_READY, valid
+    # params or not: no retry with other params can succeed.
     if needs_database and not context.boot.ready:
         raise SidecarError(
             DATABASE_NOT_READY,
             f"Database {context.boot.db_path} is not ready: {context.boot.error.message}",
         )
+    params = validate_params(params_model, raw_params)
     if not needs_database:
         return _as_json(handler(context, params))
     return _run_with_repair(context, name, handler, params)

@@ -11,12 +11,17 @@ import peewee
 from sidecar.schemas.models import ContactInput, UpsertContactsParams, UpsertContactsResult
 from sidecar.storage.timefmt import to_utc_text
 
+# ?6, ?7 and ?8 say whether displayName, intentScore and lastContactedAt were
+# given: an update keeps the stored value of a field the call left out, while
+# an insert takes the default.
 _UPSERT_CONTACT = (
     "INSERT INTO marketing_contacts "
     "(external_id, display_name, intent_score, last_contacted_at, created_at, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (external_id) DO UPDATE SET display_name = excluded.display_name, "
-    "intent_score = excluded.intent_score, last_contacted_at = excluded.last_contacted_at, "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?5) "
+    "ON CONFLICT (external_id) DO UPDATE SET "
+    "display_name = CASE WHEN ?6 THEN excluded.display_name ELSE display_name END, "
+    "intent_score = CASE WHEN ?7 THEN excluded.intent_score ELSE intent_score END, "
+    "last_contacted_at = CASE WHEN ?8 THEN excluded.last_contacted_at ELSE last_contacted_at END, "
     "updated_at = excluded.updated_at"
 )
 _IDS_BY_EXTERNAL_ID = (
@@ -27,8 +32,7 @@ _IDS_BY_EXTERNAL_ID = (
 def upsert_contacts(
     database: peewee.SqliteDatabase, params: UpsertContactsParams, now: Callable[[], str]
 ) -> UpsertContactsResult:
-    # A later item with the same externalId wins, as if the items ran in order.
-    contacts: dict[str, ContactInput] = {contact["externalId"]: contact for contact in params.contacts}
+    contacts = merge_by_external_id(params.contacts)
     external_ids_json = json.dumps(list(contacts))
     timestamp = now()
 
@@ -45,7 +49,9 @@ def upsert_contacts(
                     contact.get("intentScore", 0),
                     _utc_text_or_none(contact.get("lastContactedAt")),
                     timestamp,
-                    timestamp,
+                    "displayName" in contact,
+                    "intentScore" in contact,
+                    "lastContactedAt" in contact,
                 )
                 for external_id, contact in contacts.items()
             ],
@@ -56,6 +62,19 @@ def upsert_contacts(
         _replace_labels(connection, "marketing_contact_groups", "group_name", ids, {key: contact.get("groups") for key, contact in contacts.items()})
 
     return UpsertContactsResult(inserted=len(contacts) - len(existing), updated=len(existing))
+
+
+def merge_by_external_id(items: list[ContactInput]) -> dict[str, ContactInput]:
+    """Fold items with the same externalId into one, as if they were upserted in order.
+
+    A later item's fields replace an earlier one's; fields it leaves out keep
+    the earlier item's values.
+    """
+    merged: dict[str, ContactInput] = {}
+    for item in items:
+        earlier = merged.get(item["externalId"])
+        merged[item["externalId"]] = item if earlier is None else {**earlier, **item}
+    return merged
 
 
 def _utc_text_or_none(moment: datetime | None) -> str | None:

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import peewee
 
 from sidecar.errors import IDEMPOTENCY_CONFLICT, FieldError, SidecarError, not_found, validation_failed
-from sidecar.schemas.models import CreateMarketingTaskParams, ListMarketingTasksParams
+from sidecar.schemas.models import Audience, CreateMarketingTaskParams, ListMarketingTasksParams
 from sidecar.storage import task_queries
 from sidecar.storage.audience_queries import audience_contacts_sql
 from sidecar.storage.timefmt import to_utc_text
@@ -42,20 +42,17 @@ class CreateOutcome:
     notification: Notification | None
 
 
-def request_fingerprint(fields: dict[str, Any]) -> str:
-    canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+def request_fingerprint(fields: dict[str, Any], audience_model: Audience) -> str:
+    """Hash the stored fields; audience lists count as sets, so their order does not matter."""
+    audience = audience_model.model_dump(by_alias=True)
+    for key in ("tags", "groups", "contactIds"):
+        audience[key] = sorted(set(audience[key]))
+    canonical = json.dumps({**fields, "audience": audience}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _scheduled_at_text(params: CreateMarketingTaskParams) -> str | None:
-    if params.scheduled_at is None:
-        return None
-    try:
-        return to_utc_text(params.scheduled_at)
-    except OverflowError:
-        # 0001-01-01T00:00:00+14:00 is a valid time whose UTC date is before year 1.
-        reason = "time in UTC is outside the years 1 to 9999"
-        raise validation_failed(f"Invalid params: scheduledAt: {reason}", [FieldError("scheduledAt", reason)]) from None
+    return to_utc_text(params.scheduled_at) if params.scheduled_at is not None else None
 
 
 def _is_client_request_id_conflict(error: peewee.IntegrityError) -> bool:
@@ -85,7 +82,7 @@ class TaskService:
             "message_template": params.message_template,
             "scheduled_at": _scheduled_at_text(params),
         }
-        fingerprint = request_fingerprint(stored)
+        fingerprint = request_fingerprint(stored, params.audience)
 
         try:
             return self._create_or_replay(params, stored, fingerprint)
@@ -218,7 +215,7 @@ def decode_cursor(cursor: str) -> int:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         text = ""
     value = text[len(_CURSOR_PREFIX):] if text.startswith(_CURSOR_PREFIX) else ""
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise validation_failed(
             "cursor is not one that list-marketing-tasks returned",
             [FieldError("cursor", "Invalid cursor; pass the nextCursor of a previous page")],

@@ -10,14 +10,15 @@ filter through (last_contacted_at, intent_score).
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sidecar.storage.timefmt import utc_days_ago_text
+from sidecar.storage.timefmt import to_utc_text
 
 _BY_SOURCE = {
     "recent": (
         "SELECT id FROM marketing_contacts "
-        "WHERE last_contacted_at >= ? AND intent_score >= ?"
+        "WHERE last_contacted_at >= ? AND last_contacted_at <= ? AND intent_score >= ?"
     ),
     "tag": (
         "SELECT id FROM marketing_contacts WHERE intent_score >= ? AND id IN "
@@ -38,7 +39,13 @@ def audience_contacts_sql(audience: Any) -> tuple[str, list[Any]]:
     """Return a SELECT of the ids of the contacts the audience resolves to, and its parameters."""
     source = audience.source
     if source == "recent":
-        params: list[Any] = [utc_days_ago_text(audience.recent_days), audience.min_intent_score]
+        # A last contact in the future is not within the past recentDays days.
+        now = datetime.now(timezone.utc)
+        params: list[Any] = [
+            to_utc_text(now - timedelta(days=audience.recent_days)),
+            to_utc_text(now),
+            audience.min_intent_score,
+        ]
     elif source == "tag":
         params = [audience.min_intent_score, json.dumps(audience.tags)]
     elif source == "group":

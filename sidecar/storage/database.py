@@ -147,24 +147,35 @@ def open_database(path: Path) -> ServedDatabase:
     return database
 
 
-def retry_while_locked(action: Callable[[], T], wait_seconds: float, on_wait: Callable[[], None]) -> T:
+def retry_while_locked(
+    action: Callable[[], T],
+    wait_seconds: float,
+    on_wait: Callable[[], None],
+    should_stop: Callable[[], bool] = lambda: False,
+) -> T:
     """Run action, and run it again while SQLite reports the database locked.
 
-    Each attempt already waits up to the busy timeout. After wait_seconds the
-    last busy error is raised. Any other error is raised at once.
+    Each attempt already waits up to the busy timeout. After wait_seconds,
+    or as soon as should_stop() is true (a SIGTERM during boot), the last busy
+    error is raised. Any other error is raised at once.
     """
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
             return action()
         except (peewee.PeeweeException, sqlite3.Error) as error:
-            if not is_busy(error) or time.monotonic() > deadline:
+            if not is_busy(error) or time.monotonic() > deadline or should_stop():
                 raise
         on_wait()
         time.sleep(LOCK_RETRY_PAUSE_SECONDS)
 
 
-def enable_wal(database: peewee.SqliteDatabase, path: Path, wait_seconds: float) -> None:
+def enable_wal(
+    database: peewee.SqliteDatabase,
+    path: Path,
+    wait_seconds: float,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> None:
     """Switch the file to WAL journal mode, which is stored in the file itself.
 
     On a file already in WAL mode this only reads. Leaving rollback-journal
@@ -175,7 +186,7 @@ def enable_wal(database: peewee.SqliteDatabase, path: Path, wait_seconds: float)
     def log_wait() -> None:
         logger.info("waiting for other connections to switch the file to WAL", extra={"event": "boot.wal_switch_wait"})
 
-    mode = retry_while_locked(lambda: database.pragma("journal_mode", "wal"), wait_seconds, log_wait)
+    mode = retry_while_locked(lambda: database.pragma("journal_mode", "wal"), wait_seconds, log_wait, should_stop)
     if str(mode).lower() != "wal":
         raise SidecarError(
             DATABASE_UNAVAILABLE,

@@ -5,17 +5,18 @@ The fixed width makes text comparison in SQL order times correctly.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 
 def to_utc_text(moment: datetime) -> str:
+    # Formatted by hand: strftime's %Y does not zero-pad years before 1000 on
+    # every platform, and "999-..." would sort after "2026-..." as text.
     utc = moment.astimezone(timezone.utc)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T"
+        f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}.{utc.microsecond // 1000:03d}Z"
+    )
 
 
 def utc_now_text() -> str:
     return to_utc_text(datetime.now(timezone.utc))
-
-
-def utc_days_ago_text(days: int) -> str:
-    return to_utc_text(datetime.now(timezone.utc) - timedelta(days=days))

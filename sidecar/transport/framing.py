@@ -38,14 +38,14 @@ class NdjsonReader:
 
             if not line.endswith(b"\n") and len(line) > self.max_message_bytes:
                 complete = self._discard_rest_of_line()
-                yield Frame(None, f"Message exceeds the limit of {self.max_message_bytes} bytes and was skipped")
+                yield Frame(None, _too_large(self.max_message_bytes))
                 if not complete:
                     return
                 continue
 
             body = line.rstrip(b"\r\n")
             if len(body) > self.max_message_bytes:
-                yield Frame(None, f"Message exceeds the limit of {self.max_message_bytes} bytes and was skipped")
+                yield Frame(None, _too_large(self.max_message_bytes))
                 continue
             if body.strip():
                 yield Frame(body)
@@ -82,7 +82,7 @@ class ContentLengthReader:
             if length > self.max_message_bytes:
                 # The error is reported before the body is skipped, so that
                 # the client gets it while it may still be sending.
-                yield Frame(None, f"Message of {length} bytes exceeds the limit of {self.max_message_bytes} bytes and was skipped")
+                yield Frame(None, _too_large(self.max_message_bytes, length))
                 if not self._skip(length):
                     return
                 continue
@@ -114,6 +114,11 @@ class ContentLengthReader:
                 return False
             remaining -= len(chunk)
         return True
+
+
+def _too_large(limit: int, length: int | None = None) -> str:
+    size = f"Message of {length} bytes" if length is not None else "Message"
+    return f"{size} exceeds the limit of {limit} bytes and was skipped; start the sidecar with a larger --max-message-bytes"
 
 
 def make_reader(framing: str, stream: BinaryIO, max_message_bytes: int) -> FrameReader:

@@ -33,20 +33,36 @@ class ProtocolWriter:
         self.write_encoded(encode_message(message))
 
     def write_encoded(self, body: bytes) -> None:
+        self.write_encoded_many([body])
+
+    def write_encoded_many(self, bodies: list[bytes]) -> None:
+        """Frame the messages and write them with one system call where the pipe takes it.
+
+        A response and the notifications that follow it go out together, so
+        the reader wakes once for both.
+        """
         if self.framing == "content-length":
-            data = b"Content-Length: %d\r\n\r\n" % len(body) + body
+            data = b"".join(b"Content-Length: %d\r\n\r\n" % len(body) + body for body in bodies)
         else:
-            data = body + b"\n"
+            data = b"".join(body + b"\n" for body in bodies)
 
         with self.lock:
             if self.closed:
                 raise OutputClosed()
             try:
-                self.stream.write(data)
-                self.stream.flush()
+                self._write_all(memoryview(data))
             except (BrokenPipeError, ValueError, OSError) as error:
                 self.closed = True
                 raise OutputClosed() from error
+
+    def _write_all(self, data: memoryview) -> None:
+        # An unbuffered pipe may take part of a large write, for example when
+        # a signal arrives meanwhile; the rest must follow, or the stream
+        # would hold half a message.
+        while data:
+            written = self.stream.write(data)
+            data = data[written or 0:]
+        self.stream.flush()
 
     def notify(self, method: str, params: dict[str, Any]) -> None:
         self.write_message({"jsonrpc": "2.0", "method": method, "params": params})

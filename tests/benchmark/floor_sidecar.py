@@ -61,7 +61,8 @@ AUDIENCE_FILTERS = {
         " WHERE g.group_name IN (SELECT value FROM json_each(?)))"
     ),
     "manual": "c.external_id IN (SELECT value FROM json_each(?))",
-    "recent": "c.last_contacted_at >= ?",
+    # A last contact in the future is not recent; the real sidecar bounds both ends too.
+    "recent": "c.last_contacted_at >= ? AND c.last_contacted_at <= ?",
 }
 
 
@@ -95,8 +96,10 @@ def audience_condition(audience):
     """Return the SQL condition on contacts `c` and its arguments for an audience."""
     source = audience["source"]
     if source == "recent":
-        argument = format_utc(time.time() - audience.get("recentDays", 30) * 86400)
-    elif source == "tag":
+        now = time.time()
+        since = format_utc(now - audience.get("recentDays", 30) * 86400)
+        return AUDIENCE_FILTERS[source] + " AND c.intent_score >= ?", (since, format_utc(now), audience.get("minIntentScore", 0))
+    if source == "tag":
         argument = json.dumps(audience["tags"])
     elif source == "group":
         argument = json.dumps(audience["groups"])

@@ -689,6 +689,14 @@ def run_boot_figures(sides, workload, started):
     ]
 
 
+def run_frozen_boot_figure(frozen_side, floor_side, workload, started):
+    """Time the frozen build's boot on a migrated file against the floor's, in the same interleaved way."""
+    log_progress(started, "boot of the frozen build on migrated files, %d spawns per side" % workload.boot_spawns)
+    samples = measure_boot([frozen_side, floor_side], workload.boot_spawns, migrated=True)
+    samples["sidecar"] = samples.pop(frozen_side.label)
+    return median_figure("boot_migrated_frozen_ms", "boot to ready, migrated file, frozen build (median)", samples, None)
+
+
 def run_workload_figures(sides, workload, started):
     """Drive one long-lived process per side through every data figure."""
     clients = []
@@ -892,6 +900,11 @@ def parse_arguments(argv):
         "so that the scheduler cannot place one sidecar better than the other",
     )
     parser.add_argument(
+        "--frozen",
+        metavar="PATH",
+        help="also time the boot of this frozen executable (python -m sidecar.freeze builds one) on a migrated file",
+    )
+    parser.add_argument(
         "--work-dir",
         metavar="DIR",
         help="folder in which to create the temporary databases (default: the system temporary folder); "
@@ -924,6 +937,9 @@ def main(argv):
             if sidecar_cpus is not None:
                 log_progress(started, "sidecars pinned to CPUs %s" % sorted(sidecar_cpus))
             figures = run_boot_figures(sides, workload, started)
+            if arguments.frozen:
+                frozen_side = Side("frozen", [arguments.frozen], Path(work_dir), sidecar_cpus)
+                figures.append(run_frozen_boot_figure(frozen_side, sides[1], workload, started))
             figures += run_workload_figures(sides, workload, started)
         except BenchmarkError as exc:
             print("benchmark failed: %s" % exc, file=sys.stderr)

@@ -169,6 +169,22 @@ test("bridge stop exits cleanly and rejects later requests", async (t) => {
   await assert.rejects(bridge.request("get-status", {}), SidecarUnavailableError);
 });
 
+test("bridge does not restart after a shutdown request", async (t) => {
+  const dbPath = path.join(await temporaryFolder(t), "marketing.db");
+  const { bridge, logs } = createBridge(t, dbPath);
+  await withTimeout(bridge.start(), WAIT_MS, "start()", logs);
+  bridge.on("restarting", () => assert.fail("a shutdown request must not restart the sidecar"));
+  const exited = nextEvent(bridge, "exit", logs);
+
+  const result = await bridge.request("shutdown", {});
+  const exit = await exited;
+
+  assert.equal(result.success, true);
+  assert.equal(exit.code, 0);
+  assert.equal(exit.expected, true);
+  assert.equal(bridge.state, "stopped");
+});
+
 test("degraded boot rejects start with ErrorInfo", async (t) => {
   // A folder where the database file should be cannot be opened as SQLite.
   const dbPath = path.join(await temporaryFolder(t), "a-folder");

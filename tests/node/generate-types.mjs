@@ -46,6 +46,11 @@ function describeSchemaFile(fileName) {
   return { name, kind, side: kind === "params" ? "input" : "output" };
 }
 
+/** Order [key, value] entries by key in code unit order, which no locale setting changes. */
+function byKey([left], [right]) {
+  return left < right ? -1 : left > right ? 1 : 0;
+}
+
 function pascalCase(text) {
   return text
     .split(/[^A-Za-z0-9]+/)
@@ -135,11 +140,14 @@ function planSharedExports(files) {
   }
 
   const exports = [];
-  for (const [defName, sides] of [...variants].sort(([a], [b]) => a.localeCompare(b))) {
+  for (const [defName, sides] of [...variants].sort(byKey)) {
     const forms = [...sides.values()];
     const differs = forms.length > 1 && forms[0].text !== forms[1].text;
-    for (const [side, { file }] of [...sides].sort(([a], [b]) => a.localeCompare(b))) {
-      const exportedName = differs ? defName + (side === "input" ? "Input" : "Output") : defName;
+    for (const [side, { file }] of [...sides].sort(byKey)) {
+      let exportedName = defName;
+      if (differs) {
+        exportedName += side === "input" ? "Input" : "Output";
+      }
       if (!differs && exports.some((entry) => entry.exportedName === exportedName)) {
         continue;
       }

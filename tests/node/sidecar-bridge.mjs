@@ -46,7 +46,7 @@ import readline from "node:readline";
  * @property {NodeJS.ProcessEnv} [env] Environment of the sidecar; the bridge's own environment by default.
  * @property {(entry: LogEntry) => void} [log] Sink for the sidecar's stderr lines and the bridge's own records; discarded by default, but stderr is always drained.
  * @property {number} [requestTimeoutMs] Default time a request may take, counted from the request() call, in milliseconds (30000).
- * @property {number} [bootTimeoutMs] Time a sidecar may take to send sidecar-ready or sidecar-degraded before it is killed, in milliseconds (60000).
+ * @property {number} [bootTimeoutMs] Time a booting sidecar may stay silent before it is killed, in milliseconds (60000); each migration-progress notification restarts the count.
  * @property {number} [stopTimeoutMs] Time stop() waits for a clean exit before it kills the sidecar, in milliseconds (10000).
  * @property {number} [maxMessageBytes] Largest request in bytes, passed as --max-message-bytes; a larger request is rejected without being sent (1048576, the sidecar's default).
  * @property {number} [lastSeenSeq] Highest marketing-task-created seq the app has already handled; start() delivers every later event. When omitted, delivery starts after the newest stored event.
@@ -71,12 +71,13 @@ import readline from "node:readline";
  */
 
 /**
- * One running sidecar process and what the bridge knows about it.
+ * One running sidecar process and its state in the bridge.
  *
  * @typedef {object} Session
  * @property {import("node:child_process").ChildProcessWithoutNullStreams} child
  * @property {boolean} booted True once sidecar-ready or sidecar-degraded arrived.
  * @property {boolean} closed
+ * @property {boolean} shutdownRequested True once a shutdown request was written, so that its exit is expected.
  * @property {number} bootedAt Time of the boot notification, from Date.now().
  * @property {NodeJS.Timeout | undefined} bootTimer
  * @property {Error | undefined} failure Why the bridge killed or lost the process, if it knows.
@@ -116,7 +117,7 @@ const TASK_CREATED = "marketing-task-created";
 
 // --- errors --------------------------------------------------------------------
 
-/** Base class of every rejection from the bridge; retryable says whether the same call may succeed later. */
+/** Base class of every rejection from the bridge. retryable is true when the same call may succeed later. */
 export class SidecarError extends Error {
   /**
    * @param {string} message
@@ -229,6 +230,8 @@ export class SidecarBridge extends EventEmitter {
   #startWaiter;
   /** @type {((exit: {code: number | null, signal: NodeJS.Signals | null}) => void) | undefined} */
   #stopWaiter;
+  /** @type {Promise<{code: number | null, signal: NodeJS.Signals | null}> | undefined} */
+  #stopping;
 
   /** @param {BridgeOptions} options */
   constructor(options) {
@@ -272,9 +275,9 @@ export class SidecarBridge extends EventEmitter {
   /**
    * Spawn the sidecar and resolve with the sidecar-ready params once events
    * after lastSeenSeq have been delivered. Rejects with SidecarDegradedError
-   * when the sidecar boots degraded (it keeps running and answers get-status),
-   * and with SidecarExitedError or SidecarTimeoutError when it exits or stays
-   * silent before booting. No restart happens during start().
+   * when the sidecar boots degraded, in which case it keeps running and serves
+   * get-status. Rejects with SidecarExitedError or SidecarTimeoutError when
+   * the sidecar exits or stays silent before booting, without restarting it.
    *
    * @returns {Promise<SidecarReadyParams>}
    */
@@ -283,6 +286,7 @@ export class SidecarBridge extends EventEmitter {
       return Promise.reject(new SidecarUnavailableError(`start() called while the bridge is ${this.#state}`));
     }
     this.#state = "starting";
+    this.#stopping = undefined;
     this.#restartAttempts = 0;
     return new Promise((resolve, reject) => {
       this.#startWaiter = { resolve, reject };
@@ -344,13 +348,23 @@ export class SidecarBridge extends EventEmitter {
   }
 
   /**
-   * Close the sidecar's stdin so that it answers what it has read and exits 0;
-   * kill it if it has not exited within stopTimeoutMs. Queued requests are
-   * rejected with SidecarUnavailableError.
+   * Close the sidecar's stdin so that it responds to what it has read and
+   * exits 0, and kill it if it has not exited within stopTimeoutMs. Queued requests are
+   * rejected with SidecarUnavailableError. A sidecar that exits after a
+   * shutdown request is not restarted either. Calls made while a stop is
+   * under way return the same promise.
    *
    * @returns {Promise<{code: number | null, signal: NodeJS.Signals | null}>}
    */
-  async stop() {
+  stop() {
+    this.#stopping ??= this.#stopSession();
+    return this.#stopping;
+  }
+
+  // --- process lifecycle -----------------------------------------------------------
+
+  /** @returns {Promise<{code: number | null, signal: NodeJS.Signals | null}>} */
+  async #stopSession() {
     clearTimeout(this.#restartTimer);
     const session = this.#session;
     this.#state = "stopping";
@@ -377,15 +391,13 @@ export class SidecarBridge extends EventEmitter {
     }
   }
 
-  // --- process lifecycle -----------------------------------------------------------
-
   #spawnSession() {
     const [executable, ...leadingArgs] = this.#options.command;
     const args = [...leadingArgs, "--db", this.#options.dbPath, "--max-message-bytes", String(this.#options.maxMessageBytes), ...this.#options.args];
     const child = spawn(executable, args, { stdio: ["pipe", "pipe", "pipe"], env: this.#options.env, windowsHide: true });
 
     /** @type {Session} */
-    const session = { child, booted: false, closed: false, bootedAt: 0, bootTimer: undefined, failure: undefined };
+    const session = { child, booted: false, closed: false, shutdownRequested: false, bootedAt: 0, bootTimer: undefined, failure: undefined };
     this.#session = session;
     this.#log("info", "sidecar.spawned", `spawned the sidecar on ${this.#options.dbPath}`, { pid: child.pid });
 
@@ -395,7 +407,7 @@ export class SidecarBridge extends EventEmitter {
       child.kill("SIGKILL");
     }, this.#options.bootTimeoutMs);
 
-    // The sidecar blocks once a pipe buffer is full, so stderr is read even when nobody wants the logs.
+    // The sidecar blocks once a pipe buffer is full, so stderr is read even when the log sink discards it.
     readline.createInterface({ input: child.stderr, crlfDelay: Infinity }).on("line", (line) => {
       this.#safeLog({ source: "sidecar", pid: child.pid, line });
     });
@@ -430,7 +442,7 @@ export class SidecarBridge extends EventEmitter {
       return;
     }
 
-    const expected = this.#state === "stopping";
+    const expected = this.#state === "stopping" || session.shutdownRequested;
     this.#log(expected ? "info" : "error", "sidecar.exited", `the sidecar exited with code ${code}, signal ${signal}`, { pid: session.child.pid, code, signal });
     this.emit("exit", { pid: session.child.pid, code, signal, expected });
 
@@ -516,7 +528,7 @@ export class SidecarBridge extends EventEmitter {
     session.bootedAt = Date.now();
     this.#state = "degraded";
     this.#log("error", "sidecar.degraded", `the sidecar booted degraded: ${params.error.code}`, { code: params.error.code, dbPath: params.dbPath });
-    // Data methods now fail at once with DATABASE_NOT_READY, which tells the caller more than a timeout would.
+    // Data methods now fail at once with DATABASE_NOT_READY, which gives the caller more to act on than a timeout.
     this.#flushQueue(session);
     this.emit("degraded", params);
     this.#startWaiter?.reject(new SidecarDegradedError(params));
@@ -634,6 +646,10 @@ export class SidecarBridge extends EventEmitter {
     } else if (method === TASK_CREATED) {
       this.#enqueueDelivery(() => this.#deliverLive(session, params));
     } else {
+      if (method === "migration-progress" && !session.booted) {
+        // A long migration is progress, not silence.
+        session.bootTimer?.refresh();
+      }
       this.#dispatch(method, params);
     }
   }
@@ -699,6 +715,9 @@ export class SidecarBridge extends EventEmitter {
     if (session.closed) {
       this.#settle(outgoing, undefined, new SidecarExitedError(outgoing.method, session.child.exitCode, session.child.signalCode));
       return;
+    }
+    if (outgoing.method === "shutdown") {
+      session.shutdownRequested = true;
     }
     session.child.stdin.write(outgoing.line + "\n");
   }

@@ -85,9 +85,9 @@ class Server:
     def serve(self) -> None:
         """Read, dispatch and respond until end of input, shutdown, a stop signal or a closed stdout.
 
-        The main thread reads stdin itself: a reader thread would add two
-        thread hand-offs to every request, which the benchmark measured at
-        about a tenth of a create's round trip.
+        The main thread reads stdin itself. A reader thread would add two
+        thread hand-offs to every request: 0.09 ms of a 0.8 ms create round
+        trip, measured with sequential creates on two cores.
         """
         if self.stop_signal.received:
             logger.info("stopping on SIGTERM received before serving", extra={"event": "sidecar.sigterm"})

@@ -93,8 +93,30 @@ class ServedDatabase(peewee.SqliteDatabase):
 
 
 def database_file_replaced(database: peewee.Database | None) -> bool:
-    """Return whether the file at the served path is no longer the file database opened."""
+    """Return whether the file at the served path is no longer the file database opened.
+
+    NOTE: a backup copied over the served file in place keeps its device and
+    inode, so this does not see it; the open connection then keeps its old
+    view and WAL, which can damage the copied file.
+    """
     return isinstance(database, ServedDatabase) and database.file_replaced()
+
+
+def _copy_to_new_file(source: Path, path: Path) -> None:
+    """Copy source to path, which must not exist yet; a file already there wins.
+
+    NOTE: unlike the hard link, this leaves a short window in which the path
+    is an empty file; a process killed inside it leaves a file that the next
+    boot rejects as empty.
+    """
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        return
+    with os.fdopen(descriptor, "wb") as target:
+        target.write(source.read_bytes())
+        target.flush()
+        os.fsync(target.fileno())
 
 
 def create_database_file(path: Path) -> None:
@@ -119,9 +141,14 @@ def create_database_file(path: Path) -> None:
             connection.execute("PRAGMA journal_mode=wal")
         finally:
             connection.close()
-        with contextlib.suppress(FileExistsError):
-            # A second sidecar may have created the file meanwhile; its file wins.
+        try:
             os.link(staging, path)
+        except FileExistsError:
+            # A second sidecar created the file meanwhile; its file wins.
+            pass
+        except OSError:
+            # Some filesystems (exFAT, some network shares) have no hard links.
+            _copy_to_new_file(staging, path)
     finally:
         for leftover in (staging, Path(f"{staging}-wal"), Path(f"{staging}-shm")):
             with contextlib.suppress(FileNotFoundError):

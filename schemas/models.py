@@ -48,9 +48,9 @@ _OFFSET_TIME_EXAMPLE = "e.g. 2026-12-05T09:00:00+08:00"
 
 
 def _require_iso_text(value: Any) -> Any:
-    # These fields are validated in lax mode so that ISO 8601 text parses,
-    # but lax mode also takes a Unix timestamp, as a number or as text like
-    # "0"; only an ISO 8601 date and time is accepted.
+    # These fields are validated in lax mode so that ISO 8601 text parses.
+    # Lax mode also takes a Unix timestamp, as a number or as text like "0",
+    # so only text that starts with an ISO 8601 date and time passes here.
     if not isinstance(value, str) or not _ISO_DATE_TIME.match(value):
         raise ValueError(f"must be an ISO 8601 date and time with a UTC offset, {_OFFSET_TIME_EXAMPLE}")
     return value

@@ -2,7 +2,7 @@
 
 Server-to-client notifications have no place in OpenRPC 1.x, so they are
 listed under the extension member "x-notifications", each with its params
-schema; the document's description says so.
+schema. The document's description explains that member.
 """
 
 from __future__ import annotations

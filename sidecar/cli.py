@@ -125,13 +125,9 @@ def _serve(args: argparse.Namespace, pipes: Any, writer: Any, report: Any) -> No
     from sidecar.boot.startup import boot_database
     from sidecar.dispatch.context import ServerContext
     from sidecar.dispatch.dispatcher import Dispatcher
-    from sidecar.storage.models import bind_models
     from sidecar.storage.timefmt import utc_now_text
     from sidecar.transport.framing import make_reader
     from sidecar.transport.serve import Server
-
-    if report.database is not None:
-        bind_models(report.database)
 
     def reboot() -> Any:
         # Re-run the boot checks on the same file, on the open connection's
@@ -139,8 +135,6 @@ def _serve(args: argparse.Namespace, pipes: Any, writer: Any, report: Any) -> No
         if context.boot.database is not None:
             context.boot.database.close()
         context.boot = boot_database(report.db_path, lambda name, index, total: None)
-        if context.boot.database is not None:
-            bind_models(context.boot.database)
         return context.boot
 
     context = ServerContext(locale=args.locale, version=__version__, boot=report, reboot=reboot, now=utc_now_text)

@@ -28,9 +28,8 @@ def backup_name_pattern(db_path: Path) -> re.Pattern[str]:
 def back_up_database(db_path: Path, schema_version: str | None) -> Path:
     """Write a backup beside db_path named with the schema version and UTC time; keep the newest three.
 
-    The copy is read through a connection of its own: the migrating
-    connection already holds the write transaction, and a backup from it
-    waits forever. In WAL mode this reader sees the last commit, which is the
+    The copy is read through a connection of its own, because a backup from
+    the migrating connection, which owns the write transaction, waits forever. In WAL mode this reader sees the last commit, which is the
     state before the migration. The copy is written under a temporary name
     and renamed when complete, so a process killed half-way never leaves a
     truncated file under a backup's name. Raises DATABASE_UNAVAILABLE when the

@@ -44,7 +44,10 @@ def boot_database(
     on_progress: ProgressCallback,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> BootReport:
-    """Open db_path, apply pending migrations and check the tables; never raises a SidecarError."""
+    """Open db_path, apply pending migrations and check the tables.
+
+    Failures are returned in the report's error rather than raised.
+    """
     started = time.perf_counter()
     report = BootReport(db_path=db_path)
     try:
@@ -115,9 +118,10 @@ def _check_path_is_usable(db_path: Path) -> None:
             DATABASE_UNAVAILABLE, f"Database {db_path} cannot be created: its folder cannot be made: {error}"
         ) from error
     if db_path.is_file() and db_path.stat().st_size == 0:
-        # A sidecar never leaves a zero-length file (see create_database_file),
-        # so this one was truncated or made by something else; migrating it
-        # would silently start an empty database in place of lost data.
+        # create_database_file leaves a zero-length file only when a process
+        # dies inside the copy fallback's short window. So this file was most
+        # likely truncated, and migrating it would silently start an empty
+        # database in place of lost data.
         raise SidecarError(
             DATABASE_UNAVAILABLE,
             f"Database file {db_path} is empty (0 bytes), not a SQLite database; move it away to start a new one",

@@ -1,4 +1,4 @@
-"""What every method receives: the database state, services and the outbox."""
+"""The server context passed to every method: database state, clock and outbox."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Parse a message body and check each JSON-RPC 2.0 request object.
 
 jsonrpcserver validates a whole batch against one schema and rejects it whole
-when one member is bad; here each member is checked on its own so that the
+when one member is invalid. Here each member is checked on its own, so the
 valid members of a batch still run, as JSON-RPC 2.0 requires.
 """
 
@@ -109,8 +109,8 @@ def check_member(member: Any, body_is_suspect: bool) -> Member:
     request_id = member.get("id")
     if has_id and not _valid_id(request_id):
         return Member(None, invalid_request("Request id must be a string, a finite number or null"))
-    # An invalid request is answered with its id when the id itself is valid,
-    # so the client can still tell which call failed.
+    # The error response to an invalid request carries its id when the id
+    # itself is valid, so the client can still tell which call failed.
     response_id = request_id if has_id else None
 
     if member.get("jsonrpc") != "2.0":

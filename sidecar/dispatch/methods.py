@@ -107,8 +107,8 @@ def call_method(context: ServerContext, name: str, raw_params: Any) -> dict[str,
     Raises SidecarError for every failure the client should see typed.
     """
     params_model, handler, needs_database = METHOD_TABLE[name]
-    # A degraded sidecar answers every data method DATABASE_NOT_READY, valid
-    # params or not: no retry with other params can succeed.
+    # A degraded sidecar returns DATABASE_NOT_READY for every data method,
+    # valid params or not, because no retry with other params can succeed.
     if needs_database and not context.boot.ready:
         raise SidecarError(
             DATABASE_NOT_READY,

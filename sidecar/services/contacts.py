@@ -11,9 +11,9 @@ import peewee
 from sidecar.schemas.models import ContactInput, UpsertContactsParams, UpsertContactsResult
 from sidecar.storage.timefmt import to_utc_text
 
-# ?6, ?7 and ?8 say whether displayName, intentScore and lastContactedAt were
-# given: an update keeps the stored value of a field the call left out, while
-# an insert takes the default.
+# ?6, ?7 and ?8 are true when displayName, intentScore and lastContactedAt
+# were given. An update keeps the stored value of a field the call left out,
+# and an insert takes the default.
 _UPSERT_CONTACT = (
     "INSERT INTO marketing_contacts "
     "(external_id, display_name, intent_score, last_contacted_at, created_at, updated_at) "
@@ -83,15 +83,15 @@ def _utc_text_or_none(moment: datetime | None) -> str | None:
 
 def _replace_labels(connection, table: str, column: str, ids: dict[str, int], labels: dict[str, list[str] | None]) -> None:
     """Replace the stored labels of each contact whose list was given; keep the others."""
-    given = {ids[external_id]: values for external_id, values in labels.items() if values is not None}
-    if not given:
+    labels_by_contact_id = {ids[external_id]: values for external_id, values in labels.items() if values is not None}
+    if not labels_by_contact_id:
         return
 
     connection.execute(
         f"DELETE FROM {table} WHERE contact_id IN (SELECT value FROM json_each(?))",
-        (json.dumps(list(given)),),
+        (json.dumps(list(labels_by_contact_id)),),
     )
     connection.executemany(
         f"INSERT OR IGNORE INTO {table} (contact_id, {column}) VALUES (?, ?)",
-        [(contact_id, value) for contact_id, values in given.items() for value in values],
+        [(contact_id, value) for contact_id, values in labels_by_contact_id.items() for value in values],
     )

@@ -96,17 +96,17 @@ def database_file_replaced(database: peewee.Database | None) -> bool:
     """Return whether the file at the served path is no longer the file database opened.
 
     NOTE: a backup copied over the served file in place keeps its device and
-    inode, so this does not see it; the open connection then keeps its old
+    inode, so this check misses it. The open connection then keeps its old
     view and WAL, which can damage the copied file.
     """
     return isinstance(database, ServedDatabase) and database.file_replaced()
 
 
 def _copy_to_new_file(source: Path, path: Path) -> None:
-    """Copy source to path, which must not exist yet; a file already there wins.
+    """Copy source to path unless a file is already there, which then wins.
 
     NOTE: unlike the hard link, this leaves a short window in which the path
-    is an empty file; a process killed inside it leaves a file that the next
+    is an empty file. A process killed inside it leaves a file that the next
     boot rejects as empty.
     """
     try:
@@ -123,7 +123,7 @@ def create_database_file(path: Path) -> None:
     """Create a new, empty WAL database at path unless a file is already there.
 
     SQLite leaves a zero-length file between creating a file and writing its
-    header; a process killed in that gap would leave a file that the next boot
+    header. A process killed in that gap would leave a file that the next boot
     must reject as truncated. Building the header under a temporary name and
     linking it into place means the path shows either nothing or a valid file.
     """

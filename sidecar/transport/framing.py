@@ -1,7 +1,7 @@
 """Split the input byte stream into message bodies: NDJSON or LSP Content-Length.
 
-A reader yields Frame objects; a frame that is too large or malformed is
-reported as an error frame and skipped, so the stream stays usable.
+A reader yields Frame objects. A frame that is too large or malformed becomes
+an error frame and its bytes are skipped, so the stream stays usable.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The read-dispatch-write loop over the framed input.
 
 The main thread reads a frame, dispatches it and writes the response and
-the notifications that follow. SIGTERM sets a flag; only while the loop waits
-for input does it also leave the read, so it never interrupts a request: the
-request in hand is finished and its response written, then the loop returns.
+the notifications that follow. SIGTERM sets a flag, and it also ends the read
+only while the loop waits for input. So a request in hand is finished and its
+response written before the loop returns.
 """
 
 from __future__ import annotations
@@ -78,7 +78,8 @@ class Server:
 
     def _leave_read_if_waiting(self) -> None:
         # Runs in the signal handler, on the main thread. While a request is
-        # in hand the flag alone is enough: the loop stops after answering.
+        # in hand the flag alone is enough, because the loop checks it after
+        # writing the response.
         if self.waiting_for_input:
             raise StopServing()
 

@@ -56,9 +56,9 @@ class ProtocolWriter:
                 raise OutputClosed() from error
 
     def _write_all(self, data: memoryview) -> None:
-        # An unbuffered pipe may take part of a large write, for example when
-        # a signal arrives meanwhile; the rest must follow, or the stream
-        # would hold half a message.
+        # An unbuffered pipe may take only part of a large write, for example
+        # when a signal arrives meanwhile. The rest must follow, or the stream
+        # would end in half a message.
         while data:
             written = self.stream.write(data)
             data = data[written or 0:]
